@@ -1,0 +1,216 @@
+//! The outbox relay: publishes committed events to `waypoint.events`, in commit order.
+//!
+//! # Layout
+//! - [`leadership`]: one active relay per store; the others wait as standbys.
+//! - [`checkpoint`]: how far the relay has published, stored beside the events.
+//! - [`wakeup`]: LISTEN/NOTIFY with polling as the fallback.
+//!
+//! The loop reads a batch in commit order (see [`EventStore::read_all`]), publishes every
+//! event with `mandatory`, waits for all publisher confirms, and only then advances the
+//! checkpoint. A crash anywhere in between republishes the batch: delivery is at-least-once
+//! and consumers deduplicate by message id (= event id).
+
+mod checkpoint;
+mod leadership;
+mod wakeup;
+
+use crate::error::StoreError;
+use crate::model::RecordedEvent;
+use crate::store::{EventStore, held_back, read_all_on};
+use backon::{BackoffBuilder, ExponentialBuilder};
+use events::Checkpoint;
+use message_bus::{OutgoingMessage, PublishError, Publisher};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, instrument, warn};
+
+/// How soon the relay looks again when events exist past the commit horizon.
+const HELD_BACK_RECHECK: Duration = Duration::from_millis(10);
+
+/// How a relay runs.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Names the relay's checkpoint and its leadership lock; one per store.
+    pub name: String,
+    /// The exchange events go to (`waypoint.events`, or a test's prefixed copy).
+    pub exchange: String,
+    /// Events read and published per round; their confirms are awaited together.
+    pub batch_size: i64,
+    /// The fallback when no notification arrives: a lost NOTIFY, or a transaction elsewhere
+    /// holding back the commit horizon.
+    pub poll_interval: Duration,
+}
+
+impl RelayConfig {
+    pub fn new(name: impl Into<String>, exchange: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            exchange: exchange.into(),
+            batch_size: 1_000,
+            poll_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Why a round of relaying stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("publishing failed: {0}")]
+    Publish(#[from] PublishError),
+    #[error("could not encode event {event_id}: {source}")]
+    Encode {
+        event_id: uuid::Uuid,
+        source: serde_json::Error,
+    },
+}
+
+impl From<sqlx::Error> for RelayError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+/// Publishes one store's events to the bus.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    store: EventStore,
+    publisher: Publisher,
+    config: RelayConfig,
+}
+
+impl Relay {
+    pub fn new(store: EventStore, publisher: Publisher, config: RelayConfig) -> Self {
+        Self {
+            store,
+            publisher,
+            config,
+        }
+    }
+
+    /// Runs until `shutdown`: waits as a standby while another relay is active, relays while
+    /// it holds leadership, and starts over after any database failure. A batch in flight is
+    /// finished before it stops.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = backoff();
+        loop {
+            match self.lead(&shutdown).await {
+                Ok(()) => return,
+                Err(error) => {
+                    let delay = backoff.next().unwrap_or(Duration::from_secs(5));
+                    warn!(relay = %self.config.name, %error, ?delay, "relay lost its footing; restarting");
+                    if sleep_or_shutdown(delay, &shutdown).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One term of leadership: from acquiring the lock until an error or shutdown.
+    async fn lead(&self, shutdown: &CancellationToken) -> Result<(), RelayError> {
+        let Some(mut lease) =
+            leadership::acquire(self.store.pool(), &self.config.name, shutdown).await?
+        else {
+            return Ok(());
+        };
+        info!(relay = %self.config.name, "relay is active");
+        let mut wakeup = wakeup::Wakeup::listen(self.store.pool(), self.config.poll_interval).await;
+        let mut position = checkpoint::load(lease.connection(), &self.config.name).await?;
+        let mut publish_backoff = backoff();
+        loop {
+            let batch = read_all_on(
+                lease.connection(),
+                self.store.source(),
+                position,
+                self.config.batch_size,
+            )
+            .await?;
+            if batch.is_empty() {
+                // Committed events held back by a transaction still running elsewhere come
+                // without a further notification once it ends: look again soon.
+                let stopped = if held_back(lease.connection(), position).await? {
+                    wakeup.wait_at_most(HELD_BACK_RECHECK, shutdown).await
+                } else {
+                    wakeup.wait(shutdown).await
+                };
+                if stopped {
+                    return Ok(());
+                }
+                continue;
+            }
+            match self.publish(&batch).await {
+                Ok(last) => {
+                    checkpoint::save(lease.connection(), &self.config.name, last).await?;
+                    position = last;
+                    publish_backoff = backoff();
+                }
+                Err(RelayError::Publish(error)) => {
+                    // The broker is away: keep leadership and retry the same batch from the
+                    // unchanged checkpoint once it is back.
+                    let delay = publish_backoff.next().unwrap_or(Duration::from_secs(5));
+                    warn!(relay = %self.config.name, %error, ?delay, "publish failed; retrying batch");
+                    if sleep_or_shutdown(delay, shutdown).await {
+                        return Ok(());
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Publishes a batch with every confirm awaited; returns the checkpoint of its last event.
+    #[instrument(skip_all, fields(relay = %self.config.name, events = batch.len()))]
+    async fn publish(&self, batch: &[RecordedEvent]) -> Result<Checkpoint, RelayError> {
+        let mut pending = Vec::with_capacity(batch.len());
+        for event in batch {
+            pending.push(self.publisher.send(self.message(event)?).await?);
+        }
+        let mut unroutable = 0_usize;
+        for confirm in pending {
+            if confirm.wait().await?.returned {
+                unroutable += 1;
+            }
+        }
+        if unroutable > 0 {
+            // No queue is bound for these types yet. Consumers that start later catch up
+            // from the store itself, so this is worth a warning, not a stall.
+            warn!(relay = %self.config.name, unroutable, "events had no bound queue");
+        }
+        Ok(batch
+            .last()
+            .map_or(Checkpoint::ORIGIN, |event| event.checkpoint))
+    }
+
+    fn message(&self, event: &RecordedEvent) -> Result<OutgoingMessage, RelayError> {
+        let body = serde_json::to_vec(event).map_err(|source| RelayError::Encode {
+            event_id: event.event_id,
+            source,
+        })?;
+        Ok(
+            OutgoingMessage::new(self.config.exchange.clone(), event.event_type.clone(), body)
+                .with_message_id(event.event_id)
+                .with_correlation_id(event.correlation_id.to_string())
+                .with_traceparent(event.traceparent.clone())
+                .mandatory(true),
+        )
+    }
+}
+
+fn backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_secs(5))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// Sleeps for `delay`; true if shutdown came first.
+async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => true,
+        () = tokio::time::sleep(delay) => false,
+    }
+}

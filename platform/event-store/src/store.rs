@@ -1,0 +1,408 @@
+//! Append, load and the gap-free commit-order read.
+
+use crate::commit_signal::CommitSignal;
+use crate::error::{AppendError, StoreError};
+use crate::model::{AppendRequest, Appended, CreationContext, RecordedEvent};
+use events::{Checkpoint, CommandReply, ConsistencyToken, Success};
+use serde_json::value::RawValue;
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The columns every event query selects, as a literal so queries stay static strings.
+macro_rules! event_columns {
+    () => {
+        "position, transaction_id::text AS xid_text, stream_id, stream_version, event_id,
+         event_type, schema_version, payload, correlation_id, causation_id, metadata, recorded_at"
+    };
+}
+
+/// One service's event store: a handle on its PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    pool: PgPool,
+    source: String,
+    committed: CommitSignal,
+}
+
+impl EventStore {
+    /// `source` is the owning service's name; it prefixes consistency tokens. Must be called
+    /// within a Tokio runtime: it starts the task that wakes relays after commits.
+    pub fn new(pool: PgPool, source: impl Into<String>) -> Self {
+        Self {
+            committed: CommitSignal::spawn(pool.clone()),
+            pool,
+            source: source.into(),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Creates or upgrades the store's tables. Other migration sets may share the database
+    /// (the owning service's own tables), so versions applied by them are not an error.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut migrator = sqlx::migrate!("./migrations");
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Appends events to one stream in a transaction of its own.
+    pub async fn append(&self, request: &AppendRequest) -> Result<Appended, AppendError> {
+        let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
+        let appended = self.append_in(&mut conn, request).await?;
+        self.committed();
+        Ok(appended)
+    }
+
+    /// Wakes the relays now. [`EventStore::append`] does it; a caller of
+    /// [`EventStore::append_in`] does it after committing (otherwise the relay finds the events
+    /// on its next poll).
+    pub fn committed(&self) {
+        self.committed.raise();
+    }
+
+    /// Appends within the caller's transaction, so other writes (a uniqueness reservation,
+    /// say) commit or roll back together with the events. On a conflict the caller's
+    /// transaction is aborted and must be rolled back. After committing, call
+    /// [`EventStore::committed`].
+    ///
+    /// It is one statement: the expected-version guard, the events and the command record.
+    /// The guard makes the expected version exact; the unique (stream, version) constraint
+    /// settles races between concurrent writers.
+    pub async fn append_in(
+        &self,
+        conn: &mut PgConnection,
+        request: &AppendRequest,
+    ) -> Result<Appended, AppendError> {
+        if request.events.is_empty() {
+            return Err(AppendError::NoEvents);
+        }
+        let ids: Vec<Uuid> = request.events.iter().map(|e| e.event_id).collect();
+        let types: Vec<&str> = request
+            .events
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect();
+        let versions: Vec<i32> = request
+            .events
+            .iter()
+            .map(|e| i32::from(e.schema_version))
+            .collect();
+        let payloads: Vec<Json<&serde_json::Value>> =
+            request.events.iter().map(|e| Json(&e.payload)).collect();
+        let expected = request.expected_version.0;
+
+        let row = sqlx::query(
+            "WITH appended AS (
+                 INSERT INTO events (stream_id, stream_version, event_id, event_type,
+                                     schema_version, payload, correlation_id, causation_id,
+                                     metadata)
+                 SELECT $1, $2 + e.ord, e.event_id, e.event_type, e.schema_version, e.payload,
+                        $7, $8, $9
+                 FROM unnest($3::uuid[], $4::text[], $5::int4[], $6::jsonb[])
+                      WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, ord)
+                 WHERE $2 = 0
+                    OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $2)
+                 RETURNING position, stream_version
+             ),
+             head AS (
+                 SELECT max(position) AS position, max(stream_version) AS version FROM appended
+             ),
+             recorded AS (
+                 INSERT INTO processed_commands (command_id, stream_id, version,
+                                                 transaction_id, position)
+                 SELECT $10::uuid, $1, head.version, pg_current_xact_id(), head.position
+                 FROM head
+                 WHERE $10::uuid IS NOT NULL AND head.version IS NOT NULL
+             )
+             SELECT head.position, head.version, pg_current_xact_id()::text AS xid_text
+             FROM head",
+        )
+        .bind(&request.stream_id)
+        .bind(expected)
+        .bind(&ids)
+        .bind(&types)
+        .bind(&versions)
+        .bind(&payloads)
+        .bind(request.metadata.correlation_id)
+        .bind(request.metadata.causation_id)
+        .bind(Json(CreationContext {
+            actor: request.metadata.actor.clone(),
+            traceparent: request.metadata.traceparent.clone(),
+        }))
+        .bind(request.command_id)
+        .fetch_one(&mut *conn)
+        .await;
+
+        let row = match row {
+            Ok(row) => row,
+            Err(error) => return Err(self.classify(conn, request, error).await),
+        };
+        let version: Option<i64> = row.try_get("version").map_err(StoreError::from)?;
+        let Some(version) = version else {
+            // The guard found no event at the expected version: the stream is behind it.
+            let actual = self.stream_version(&mut *conn, &request.stream_id).await?;
+            return Err(AppendError::Conflict {
+                stream_id: request.stream_id.clone(),
+                expected,
+                actual,
+            });
+        };
+        Ok(Appended {
+            version,
+            checkpoint: decode_checkpoint(&row)?,
+        })
+    }
+
+    /// Turns a failed append into a conflict or a duplicate command where that is what it was.
+    async fn classify(
+        &self,
+        conn: &mut PgConnection,
+        request: &AppendRequest,
+        error: sqlx::Error,
+    ) -> AppendError {
+        let constraint = error
+            .as_database_error()
+            .and_then(|e| e.constraint())
+            .map(str::to_owned);
+        match constraint.as_deref() {
+            Some("events_stream_version_key") => {
+                match self.stream_version(&mut *conn, &request.stream_id).await {
+                    Ok(actual) => AppendError::Conflict {
+                        stream_id: request.stream_id.clone(),
+                        expected: request.expected_version.0,
+                        actual,
+                    },
+                    Err(error) => error.into(),
+                }
+            }
+            Some("processed_commands_pkey") => {
+                let Some(command_id) = request.command_id else {
+                    return StoreError::from(error).into();
+                };
+                // A concurrent delivery of the same command won; answer with its reply.
+                match self.command_reply_on(&self.pool, command_id).await {
+                    Ok(Some(reply)) => AppendError::AlreadyProcessed(Box::new(reply)),
+                    Ok(None) => StoreError::from(error).into(),
+                    Err(error) => error.into(),
+                }
+            }
+            _ => StoreError::from(error).into(),
+        }
+    }
+
+    /// The current version of a stream; 0 if it has no events. Inside an aborted transaction
+    /// this cannot run, so it falls back to the pool.
+    async fn stream_version(
+        &self,
+        conn: &mut PgConnection,
+        stream_id: &str,
+    ) -> Result<i64, StoreError> {
+        let query = "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1";
+        match sqlx::query_scalar(query)
+            .bind(stream_id)
+            .fetch_one(&mut *conn)
+            .await
+        {
+            Ok(version) => Ok(version),
+            Err(_) => Ok(sqlx::query_scalar(query)
+                .bind(stream_id)
+                .fetch_one(&self.pool)
+                .await?),
+        }
+    }
+
+    /// The events of one stream from `from_version` on, in version order.
+    pub async fn load(
+        &self,
+        stream_id: &str,
+        from_version: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version"
+        ))
+        .bind(stream_id)
+        .bind(from_version)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| decode_event(&self.source, row))
+            .collect()
+    }
+
+    /// Up to `limit` events after `after`, in commit order.
+    ///
+    /// Only transactions below the oldest one still running are read: every transaction that
+    /// can still commit sorts after everything returned, so a reader that advances its
+    /// checkpoint to the last event returned never skips a late commit, and a rolled-back
+    /// transaction never holds anything up.
+    pub async fn read_all(
+        &self,
+        after: Checkpoint,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        read_all_on(&mut conn, &self.source, after, limit).await
+    }
+
+    /// The stored reply of an already-processed command.
+    pub async fn command_reply(
+        &self,
+        command_id: Uuid,
+    ) -> Result<Option<CommandReply>, StoreError> {
+        self.command_reply_on(&self.pool, command_id).await
+    }
+
+    async fn command_reply_on(
+        &self,
+        pool: &PgPool,
+        command_id: Uuid,
+    ) -> Result<Option<CommandReply>, StoreError> {
+        let row = sqlx::query(
+            "SELECT stream_id, version, transaction_id::text AS xid_text, position,
+                    rejection
+             FROM processed_commands WHERE command_id = $1",
+        )
+        .bind(command_id)
+        .fetch_optional(pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        if let Some(Json(rejection)) = row.try_get::<Option<Json<CommandReply>>, _>("rejection")? {
+            return Ok(Some(rejection));
+        }
+        let checkpoint = decode_checkpoint(&row)?;
+        Ok(Some(
+            Success::new(
+                row.try_get::<String, _>("stream_id")?,
+                row.try_get("version")?,
+                ConsistencyToken::new(self.source.clone(), checkpoint),
+            )
+            .into(),
+        ))
+    }
+
+    /// Records that a command was refused, so a redelivery gets the same answer. Returns the
+    /// reply that is now stored: this one, or the first one if the command was seen before.
+    pub async fn record_rejection(
+        &self,
+        command_id: Uuid,
+        reply: &CommandReply,
+    ) -> Result<CommandReply, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO processed_commands (command_id, rejection) VALUES ($1, $2)
+             ON CONFLICT (command_id) DO NOTHING",
+        )
+        .bind(command_id)
+        .bind(Json(reply))
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(reply.clone());
+        }
+        self.command_reply(command_id).await?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "command {command_id} vanished from processed_commands"
+            ))
+        })
+    }
+
+    /// The newest checkpoint a commit-order reader can reach now.
+    pub async fn head(&self) -> Result<Checkpoint, StoreError> {
+        let row = sqlx::query(
+            "SELECT transaction_id::text AS xid_text, position FROM events
+             WHERE transaction_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+             ORDER BY transaction_id DESC, position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map_or(Ok(Checkpoint::ORIGIN), decode_checkpoint)
+    }
+}
+
+/// [`EventStore::read_all`] on a given connection (the relay reads on the connection that
+/// holds its leadership lock).
+pub(crate) async fn read_all_on(
+    conn: &mut PgConnection,
+    source: &str,
+    after: Checkpoint,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events
+          WHERE (transaction_id, position) > ($1::text::xid8, $2)
+            AND transaction_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+          ORDER BY transaction_id, position
+          LIMIT $3"
+    ))
+    .bind(after.transaction_id.to_string())
+    .bind(after.position)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|row| decode_event(source, row)).collect()
+}
+
+/// Whether events exist after `after` that a commit-order read cannot return yet, because a
+/// transaction that may still commit holds the horizon below them.
+pub(crate) async fn held_back(
+    conn: &mut PgConnection,
+    after: Checkpoint,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2))",
+    )
+    .bind(after.transaction_id.to_string())
+    .bind(after.position)
+    .fetch_one(conn)
+    .await?)
+}
+
+fn decode_event(source: &str, row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let Json(payload): Json<Box<RawValue>> = row.try_get("payload")?;
+    let Json(context): Json<CreationContext> = row.try_get("metadata")?;
+    let schema_version: i32 = row.try_get("schema_version")?;
+    Ok(RecordedEvent {
+        source: source.to_owned(),
+        event_id: row.try_get("event_id")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: u16::try_from(schema_version)
+            .map_err(|_| StoreError::Corrupt(format!("schema version {schema_version}")))?,
+        stream_id: row.try_get("stream_id")?,
+        stream_version: row.try_get("stream_version")?,
+        checkpoint: decode_checkpoint(row)?,
+        recorded_at: row.try_get::<OffsetDateTime, _>("recorded_at")?,
+        correlation_id: row.try_get("correlation_id")?,
+        causation_id: row.try_get("causation_id")?,
+        actor: context.actor,
+        traceparent: context.traceparent,
+        payload,
+    })
+}
+
+/// A checkpoint from a row's `xid_text` and `position` columns.
+pub(crate) fn decode_checkpoint(row: &PgRow) -> Result<Checkpoint, StoreError> {
+    Ok(Checkpoint {
+        transaction_id: parse_xid(row.try_get("xid_text")?)?,
+        position: row.try_get("position")?,
+    })
+}
+
+/// `xid8` has no binary decoder in sqlx; it travels as text.
+fn parse_xid(text: String) -> Result<u64, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("transaction id {text:?}")))
+}

@@ -1,0 +1,45 @@
+//! `cargo xtask bench <suite>`: one module per suite, each reporting through [`report`].
+
+mod report;
+mod store;
+
+use std::path::Path;
+
+use anyhow::Result;
+use clap::ValueEnum;
+
+use crate::cmd::Cmd;
+
+/// The benchmark suites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// The event store and its relay, against the machine's own insert limits.
+    Store,
+}
+
+pub fn run(root: &Path, suite: Suite) -> Result<()> {
+    // `cargo xtask` builds unoptimised, and so would the code under measurement: rerun this
+    // command from a release build instead.
+    if cfg!(debug_assertions) {
+        let name = suite
+            .to_possible_value()
+            .map(|value| value.get_name().to_owned())
+            .unwrap_or_default();
+        return Cmd::cargo()
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "--package",
+                "xtask",
+                "--",
+                "bench",
+            ])
+            .arg(name)
+            .current_dir(root)
+            .run();
+    }
+    match suite {
+        Suite::Store => store::run(root),
+    }
+}

@@ -1,0 +1,371 @@
+//! `cargo xtask bench store`: the event store and relay against this machine's own limits.
+//!
+//! Limits and store figures come from the same run on the same fresh database, so their ratio
+//! means something on a shared, noisy machine:
+//! - `limit_single_insert_tx_per_s`: 16 connections, one-row INSERT transactions into a copy
+//!   of the events table (same columns, constraints and indexes);
+//! - `limit_batched_insert_events_per_s`: the same rows, 1,000 per INSERT;
+//! - `append_new_stream_events_per_s`: `EventStore::append`, 1 event, fresh streams, 16 writers;
+//! - `append_existing_stream_events_per_s`: load a 20-event stream, append 1, 16 writers;
+//! - `relay_events_per_s`: the relay publishing the filled store (≥ 200,000 events), confirms;
+//! - `catchup_read_events_per_s`: `read_all` over the same store, pages of 5,000.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use event_store::RelayConfig;
+use event_store::{AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, Relay};
+use events::Checkpoint;
+use message_bus::lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use message_bus::{Bus, BusConfig, BusNames, Topology};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::Suite;
+use super::report::{self, Row};
+
+const WRITERS: usize = 16;
+const MEASURE_FOR: Duration = Duration::from_secs(6);
+const EXISTING_STREAM_LENGTH: i64 = 20;
+/// Streams prepared for the existing-stream append: one append each, so every load reads 20.
+/// If the writers use them all up before the period ends, the rate covers the time they took.
+const EXISTING_STREAMS: usize = 24_000;
+const MIN_RELAY_EVENTS: i64 = 200_000;
+
+const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+pub fn run(root: &Path) -> Result<()> {
+    crate::services::ensure(root)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let rows = runtime.block_on(measure())?;
+    report::publish(root, Suite::Store, &rows)?;
+    Ok(())
+}
+
+async fn measure() -> Result<Vec<Row>> {
+    let database = BenchDatabase::create().await?;
+    let result = measure_on(&database).await;
+    database.drop().await?;
+    result
+}
+
+async fn measure_on(database: &BenchDatabase) -> Result<Vec<Row>> {
+    let pool = PgPoolOptions::new()
+        .max_connections(WRITERS as u32 + 2)
+        .connect(&database.url)
+        .await?;
+    let store = EventStore::new(pool.clone(), "bench");
+    store.migrate().await?;
+    pool.execute("CREATE TABLE limit_events (LIKE events INCLUDING ALL)")
+        .await?;
+
+    eprintln!("measuring the single-insert limit ({WRITERS} connections)…");
+    let limit_pool = pool.clone();
+    let single = rate(MEASURE_FOR, move |_| {
+        let pool = limit_pool.clone();
+        async move { limit_insert(&pool, 1).await.map(|()| 1) }
+    })
+    .await?;
+    eprintln!("measuring the batched-insert limit…");
+    let limit_pool = pool.clone();
+    let batched = rate(MEASURE_FOR, move |_| {
+        let pool = limit_pool.clone();
+        async move { limit_insert(&pool, 1_000).await.map(|()| 1_000) }
+    })
+    .await?;
+
+    eprintln!("measuring appends to new streams…");
+    let writer_store = store.clone();
+    let append_new = rate(MEASURE_FOR, move |_| {
+        let store = writer_store.clone();
+        async move {
+            let stream = format!("new-{}", Uuid::now_v7());
+            store.append(&request(stream, 0, 1)).await?;
+            Ok(1)
+        }
+    })
+    .await?;
+
+    eprintln!("preparing {EXISTING_STREAMS} streams of {EXISTING_STREAM_LENGTH} events…");
+    let streams = prepare_streams(&store).await?;
+    eprintln!("measuring load-then-append on existing streams…");
+    let next = Arc::new(AtomicU64::new(0));
+    let writer_store = store.clone();
+    let append_existing = rate(MEASURE_FOR, move |_| {
+        let store = writer_store.clone();
+        let streams = streams.clone();
+        let next = next.clone();
+        async move {
+            let index = next.fetch_add(1, Ordering::Relaxed) as usize;
+            let Some(stream) = streams.get(index) else {
+                return Ok(0);
+            };
+            let loaded = store.load(stream, 1).await?;
+            let version = loaded.last().map_or(0, |e| e.stream_version);
+            store.append(&request(stream.clone(), version, 1)).await?;
+            Ok(1)
+        }
+    })
+    .await?;
+
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await?;
+    if total < MIN_RELAY_EVENTS {
+        fill(&store, MIN_RELAY_EVENTS - total).await?;
+    }
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await?;
+
+    eprintln!("measuring catch-up reads over {total} events…");
+    let catchup = catchup_rate(&store, total).await?;
+    eprintln!("measuring the relay over {total} events…");
+    let relay = relay_rate(&store, total).await?;
+
+    Ok(vec![
+        Row::new("limit_single_insert_tx_per_s", single),
+        Row::new("limit_batched_insert_events_per_s", batched),
+        Row::limited(
+            "append_new_stream_events_per_s",
+            append_new,
+            "limit_single_insert_tx_per_s",
+        ),
+        Row::limited(
+            "append_existing_stream_events_per_s",
+            append_existing,
+            "limit_single_insert_tx_per_s",
+        ),
+        Row::new("relay_events_per_s", relay),
+        Row::limited(
+            "catchup_read_events_per_s",
+            catchup,
+            "limit_batched_insert_events_per_s",
+        ),
+    ])
+}
+
+/// Runs `op` on [`WRITERS`] concurrent tasks for `period`, or until it returns 0 units (it ran
+/// out of work); returns the summed units per second.
+async fn rate<F, Fut>(period: Duration, op: F) -> Result<f64>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<u64>> + Send,
+{
+    let started = Instant::now();
+    let deadline = started + period;
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut units = 0_u64;
+                while Instant::now() < deadline {
+                    match op(writer).await? {
+                        0 => break,
+                        done => units += done,
+                    }
+                }
+                anyhow::Ok(units)
+            })
+        })
+        .collect();
+    let mut units = 0;
+    for task in tasks {
+        units += task.await??;
+    }
+    Ok(units as f64 / started.elapsed().as_secs_f64())
+}
+
+/// One INSERT of `rows` events-shaped rows into the limit table, in its own transaction.
+async fn limit_insert(pool: &PgPool, rows: usize) -> Result<()> {
+    let ids: Vec<Uuid> = (0..rows).map(|_| Uuid::now_v7()).collect();
+    let streams: Vec<String> = ids.iter().map(|id| format!("limit-{id}")).collect();
+    let payloads: Vec<serde_json::Value> = (0..rows).map(payload).collect();
+    sqlx::query(
+        "INSERT INTO limit_events (stream_id, stream_version, event_id, event_type,
+                                   schema_version, payload, correlation_id, metadata)
+         SELECT s, 1, e, 'bench.Happened', 1, p, e, '{}'
+         FROM unnest($1::text[], $2::uuid[], $3::jsonb[]) AS r(s, e, p)",
+    )
+    .bind(&streams)
+    .bind(&ids)
+    .bind(&payloads)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+fn payload(n: usize) -> serde_json::Value {
+    serde_json::json!({
+        "review_id": Uuid::now_v7(),
+        "place_id": Uuid::now_v7(),
+        "title": "A quiet corner with good coffee",
+        "stars": n % 5 + 1,
+    })
+}
+
+fn request(stream_id: String, expected: i64, events: usize) -> AppendRequest {
+    AppendRequest {
+        stream_id,
+        expected_version: ExpectedVersion(expected),
+        events: (0..events)
+            .map(|n| NewEvent {
+                event_id: Uuid::now_v7(),
+                event_type: "bench.Happened".to_owned(),
+                schema_version: 1,
+                payload: payload(n),
+            })
+            .collect(),
+        metadata: EventMetadata {
+            correlation_id: Uuid::now_v7(),
+            ..EventMetadata::default()
+        },
+        command_id: None,
+    }
+}
+
+async fn prepare_streams(store: &EventStore) -> Result<Arc<Vec<String>>> {
+    let streams: Vec<String> = (0..EXISTING_STREAMS)
+        .map(|_| format!("existing-{}", Uuid::now_v7()))
+        .collect();
+    for chunk in streams.chunks(500) {
+        let appends = chunk.iter().map(|stream| async move {
+            let request = request(stream.clone(), 0, EXISTING_STREAM_LENGTH as usize);
+            store.append(&request).await
+        });
+        for outcome in futures::future::join_all(appends).await {
+            outcome?;
+        }
+    }
+    Ok(Arc::new(streams))
+}
+
+async fn fill(store: &EventStore, mut missing: i64) -> Result<()> {
+    eprintln!("filling the store with {missing} more events…");
+    while missing > 0 {
+        let appends = (0..100).map(|_| async {
+            let request = request(format!("fill-{}", Uuid::now_v7()), 0, 100);
+            store.append(&request).await
+        });
+        for outcome in futures::future::join_all(appends).await {
+            outcome?;
+        }
+        missing -= 100 * 100;
+    }
+    Ok(())
+}
+
+async fn catchup_rate(store: &EventStore, total: i64) -> Result<f64> {
+    let started = Instant::now();
+    let mut after = Checkpoint::ORIGIN;
+    let mut read = 0_i64;
+    while read < total {
+        let page = store.read_all(after, 5_000).await?;
+        let Some(last) = page.last() else { continue };
+        after = last.checkpoint;
+        read += page.len() as i64;
+    }
+    Ok(read as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Publishes the whole store through a real relay to a bound queue, timing until the relay's
+/// checkpoint reaches the head.
+async fn relay_rate(store: &EventStore, total: i64) -> Result<f64> {
+    let prefix = format!("bench_{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let names = BusNames::with_prefix(prefix);
+    let topology = Topology::new(names.clone()).events_queue("sink", ["#"]);
+    let bus = Bus::connect(BusConfig {
+        url: AMQP_URL.to_owned(),
+        connection_name: "waypoint-bench-relay".to_owned(),
+        names: names.clone(),
+        topology: topology.clone(),
+    })
+    .await?;
+    let head = store.head().await?;
+    let shutdown = CancellationToken::new();
+    let config = RelayConfig {
+        batch_size: 2_000,
+        ..RelayConfig::new("bench", names.events_exchange())
+    };
+    let relay = Relay::new(store.clone(), bus.publisher(), config);
+    let started = Instant::now();
+    let running = tokio::spawn(relay.run(shutdown.clone()));
+    let target = format!("{}:{}", head.transaction_id, head.position);
+    loop {
+        let checkpoint: Option<String> = sqlx::query_scalar(
+            "SELECT transaction_id::text || ':' || position FROM relay_checkpoints
+             WHERE relay = 'bench'",
+        )
+        .fetch_optional(store.pool())
+        .await?;
+        if checkpoint.as_ref() == Some(&target) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    shutdown.cancel();
+    running.await?;
+    delete_topology(&bus, &topology).await?;
+    bus.shutdown().await;
+    Ok(total as f64 / elapsed.as_secs_f64())
+}
+
+/// The bench's queue holds every relayed event; it and its exchanges go when the bench ends.
+async fn delete_topology(bus: &Bus, topology: &Topology) -> Result<()> {
+    let channel = bus.channel().await?.channel;
+    for queue in topology.queues() {
+        channel
+            .queue_delete(queue.name.as_str().into(), QueueDeleteOptions::default())
+            .await?;
+    }
+    for exchange in [
+        topology.names().commands_exchange(),
+        topology.names().events_exchange(),
+        topology.names().config_exchange(),
+        topology.names().dead_letters_exchange(),
+    ] {
+        channel
+            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await?;
+    }
+    Ok(())
+}
+
+/// A database of the bench's own, dropped afterwards.
+struct BenchDatabase {
+    name: String,
+    url: String,
+}
+
+impl BenchDatabase {
+    async fn create() -> Result<Self> {
+        let name = format!(
+            "waypoint_bench_{}",
+            &Uuid::new_v4().simple().to_string()[..12]
+        );
+        let mut admin = PgConnection::connect(POSTGRES_ADMIN_URL).await?;
+        admin
+            .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+            .await?;
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        Ok(Self { name, url })
+    }
+
+    async fn drop(&self) -> Result<()> {
+        let mut admin = PgConnection::connect(POSTGRES_ADMIN_URL).await?;
+        admin
+            .execute(AssertSqlSafe(format!(
+                r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#,
+                self.name
+            )))
+            .await?;
+        Ok(())
+    }
+}
