@@ -15,6 +15,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use reqwest::Method;
 
 use crate::cmd::{self, Cmd};
 use crate::{http, wait};
@@ -36,8 +37,8 @@ pub const S3_SECRET_KEY: &str = "waypoint-secret";
 /// The `s3s-fs` release installed when none is found; pinned so every machine serves the same S3.
 const S3S_FS_VERSION: &str = "0.14.1";
 
-/// base64 of `guest:guest`, RabbitMQ's default user, which may log in only from loopback.
-const RABBITMQ_GUEST_AUTH: &str = "Z3Vlc3Q6Z3Vlc3Q=";
+/// RabbitMQ's default user, which may log in only from loopback.
+const RABBITMQ_GUEST: (&str, &str) = ("guest", "guest");
 
 /// Where Debian keeps one folder per installed PostgreSQL major version.
 const POSTGRES_CONFIG_DIR: &str = "/etc/postgresql";
@@ -280,7 +281,7 @@ fn rabbitmq(logs: &Path) -> Result<&'static str> {
 /// Whether the management API answers; an error when it answers but refuses the guest user,
 /// since waiting longer cannot fix that.
 fn management_ready() -> Result<bool> {
-    match management("GET", "/api/overview") {
+    match management(Method::GET, "/api/overview") {
         Ok(response) if response.status == 200 => Ok(true),
         Ok(response) if response.status == 401 => bail!(
             "the management API on {RABBITMQ_MANAGEMENT} refuses guest:guest; \
@@ -291,8 +292,8 @@ fn management_ready() -> Result<bool> {
 }
 
 /// One request to the management API as the guest user.
-pub fn management(method: &str, path: &str) -> Result<http::Response> {
-    http::request(method, RABBITMQ_MANAGEMENT, path, RABBITMQ_GUEST_AUTH)
+pub fn management(method: Method, path: &str) -> Result<http::Response> {
+    http::request(method, RABBITMQ_MANAGEMENT, path, RABBITMQ_GUEST)
 }
 
 // ---------------------------------------------------------------------------------------------

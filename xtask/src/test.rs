@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::cmd::Cmd;
@@ -139,7 +140,7 @@ fn delete_test_broker_objects() -> Result<()> {
     );
     let failures: Vec<String> = paths
         .iter()
-        .filter_map(|path| match services::management("DELETE", path) {
+        .filter_map(|path| match services::management(Method::DELETE, path) {
             // 404: gone since the listing, which is what we wanted.
             Ok(response) if matches!(response.status, 200..=299 | 404) => None,
             Ok(response) => Some(format!("{path}: HTTP {}", response.status)),
@@ -155,7 +156,7 @@ fn delete_test_broker_objects() -> Result<()> {
 /// `(vhost, name)` of every exchange, queue or vhost; a vhost's own vhost is empty.
 fn list_broker_objects(kind: &str) -> Result<Vec<(String, String)>> {
     let path = format!("/api/{kind}?columns=name,vhost");
-    let response = services::management("GET", &path)?;
+    let response = services::management(Method::GET, &path)?;
     if response.status != 200 {
         bail!("GET {path}: HTTP {}", response.status);
     }

@@ -4,14 +4,21 @@
 //! through the WAL flush, which serialises every appending transaction (measured here: 2.6×
 //! fewer inserts per second). So the store notifies itself, after the commit, from one task per
 //! store handle: appends that land while a notification is in flight share the next one.
+//! Notifications are also spaced at least [`MIN_SPACING`] apart: each costs the server a
+//! round trip and a transaction, and under a heavy append load those would take a visible share
+//! of the CPU that appends need, while a relay that is busy publishing gains nothing from them.
 //! A notification lost to a crash only delays the relay until its next poll.
 
 use sqlx::PgPool;
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::debug;
 
 /// The channel relays LISTEN on.
 pub(crate) const CHANNEL: &str = "waypoint_events_appended";
+
+/// At most this often per store handle: at most 2 ms of extra relay latency.
+const MIN_SPACING: Duration = Duration::from_millis(2);
 
 #[derive(Debug, Clone)]
 pub(crate) struct CommitSignal {
@@ -32,6 +39,7 @@ impl CommitSignal {
                 {
                     debug!(%error, "could not notify relays; they will poll");
                 }
+                tokio::time::sleep(MIN_SPACING).await;
             }
         });
         Self { pending }

@@ -12,6 +12,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// The columns every event query selects, as a literal so queries stay static strings.
+///
+/// The transaction id is read as text (sqlx has no `xid8` decoder) under another name: an
+/// alias `transaction_id` would make `ORDER BY transaction_id` sort the text, where "10" < "9".
 macro_rules! event_columns {
     () => {
         "position, transaction_id::text AS xid_text, stream_id, stream_version, event_id,

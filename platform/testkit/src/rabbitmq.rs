@@ -22,15 +22,7 @@ const VHOST: &str = "%2F";
 
 /// Percent-encodes one path segment of a management API URL (names may contain `/`, spaces, `>`).
 fn segment(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 async fn management_get(path: &str) -> reqwest::Response {
@@ -168,7 +160,7 @@ mod tests {
     fn segments_are_percent_encoded() {
         assert_eq!(
             super::segment("127.0.0.1:5 -> a/b"),
-            "127.0.0.1%3A5%20-%3E%20a%2Fb"
+            "127%2E0%2E0%2E1%3A5%20%2D%3E%20a%2Fb"
         );
     }
 }

@@ -9,6 +9,11 @@
 //! - `append_existing_stream_events_per_s`: load a 20-event stream, append 1, 16 writers;
 //! - `relay_events_per_s`: the relay publishing the filled store (≥ 200,000 events), confirms;
 //! - `catchup_read_events_per_s`: `read_all` over the same store, pages of 5,000.
+//!
+//! Two more limits are measured for the table only (the JSON keeps the figures above):
+//! - `limit_confirmed_publish_per_s`: the broker's rate for the relay's own messages (same
+//!   sizes, same exchange and queue, batches with confirms), without the database;
+//! - `limit_raw_read_events_per_s`: the same commit-order query, rows fetched but not decoded.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,8 +24,8 @@ use anyhow::Result;
 use event_store::RelayConfig;
 use event_store::{AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, Relay};
 use events::Checkpoint;
-use message_bus::lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-use message_bus::{Bus, BusConfig, BusNames, Topology};
+use message_bus::lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions, QueuePurgeOptions};
+use message_bus::{Bus, BusConfig, BusNames, OutgoingMessage, Topology};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -124,10 +129,12 @@ async fn measure_on(database: &BenchDatabase) -> Result<Vec<Row>> {
         .fetch_one(&pool)
         .await?;
 
+    eprintln!("measuring raw reads over {total} events…");
+    let raw_read = raw_read_rate(&pool, total).await?;
     eprintln!("measuring catch-up reads over {total} events…");
     let catchup = catchup_rate(&store, total).await?;
-    eprintln!("measuring the relay over {total} events…");
-    let relay = relay_rate(&store, total).await?;
+    eprintln!("measuring the broker's confirmed publish rate and the relay over {total} events…");
+    let (broker, relay) = relay_rate(&store, total).await?;
 
     Ok(vec![
         Row::new("limit_single_insert_tx_per_s", single),
@@ -142,12 +149,14 @@ async fn measure_on(database: &BenchDatabase) -> Result<Vec<Row>> {
             append_existing,
             "limit_single_insert_tx_per_s",
         ),
-        Row::new("relay_events_per_s", relay),
+        Row::limited("relay_events_per_s", relay, "limit_confirmed_publish_per_s"),
         Row::limited(
             "catchup_read_events_per_s",
             catchup,
-            "limit_batched_insert_events_per_s",
+            "limit_raw_read_events_per_s",
         ),
+        Row::table_only("limit_confirmed_publish_per_s", broker),
+        Row::table_only("limit_raw_read_events_per_s", raw_read),
     ])
 }
 
@@ -261,6 +270,29 @@ async fn fill(store: &EventStore, mut missing: i64) -> Result<()> {
     Ok(())
 }
 
+/// The commit-order query with rows fetched and dropped: what the driver and server can do.
+async fn raw_read_rate(pool: &PgPool, total: i64) -> Result<f64> {
+    let started = Instant::now();
+    let (mut xid, mut position) = ("0".to_owned(), 0_i64);
+    let mut read = 0_i64;
+    while read < total {
+        let page: Vec<(String, i64, serde_json::Value)> = sqlx::query_as(
+            "SELECT transaction_id::text AS xid_text, position, payload FROM events
+             WHERE (transaction_id, position) > ($1::text::xid8, $2)
+               AND transaction_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+             ORDER BY transaction_id, position LIMIT 5000",
+        )
+        .bind(&xid)
+        .bind(position)
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = page.last() else { continue };
+        (xid, position) = (last.0.clone(), last.1);
+        read += page.len() as i64;
+    }
+    Ok(read as f64 / started.elapsed().as_secs_f64())
+}
+
 async fn catchup_rate(store: &EventStore, total: i64) -> Result<f64> {
     let started = Instant::now();
     let mut after = Checkpoint::ORIGIN;
@@ -274,9 +306,11 @@ async fn catchup_rate(store: &EventStore, total: i64) -> Result<f64> {
     Ok(read as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Publishes the whole store through a real relay to a bound queue, timing until the relay's
-/// checkpoint reaches the head.
-async fn relay_rate(store: &EventStore, total: i64) -> Result<f64> {
+/// First the broker's own limit: as many messages as the store holds, made of its first events
+/// as the relay would send them, in batches with confirms. Then the whole store through a real
+/// relay, timed until its checkpoint reaches the head. Both go to the same durable events
+/// queue, emptied in between.
+async fn relay_rate(store: &EventStore, total: i64) -> Result<(f64, f64)> {
     let prefix = format!("bench_{}", &Uuid::new_v4().simple().to_string()[..8]);
     let names = BusNames::with_prefix(prefix);
     let topology = Topology::new(names.clone()).events_queue("sink", ["#"]);
@@ -287,6 +321,10 @@ async fn relay_rate(store: &EventStore, total: i64) -> Result<f64> {
         topology: topology.clone(),
     })
     .await?;
+    let sink = names.events_queue("sink");
+    let broker = broker_rate(store, &bus, &names.events_exchange(), total as usize).await?;
+    purge(&bus, &sink).await?;
+
     let head = store.head().await?;
     let shutdown = CancellationToken::new();
     let config = RelayConfig {
@@ -314,7 +352,53 @@ async fn relay_rate(store: &EventStore, total: i64) -> Result<f64> {
     running.await?;
     delete_topology(&bus, &topology).await?;
     bus.shutdown().await;
-    Ok(total as f64 / elapsed.as_secs_f64())
+    Ok((broker, total as f64 / elapsed.as_secs_f64()))
+}
+
+/// As many messages as the relay will publish, cycling through the store's first events.
+async fn broker_rate(
+    store: &EventStore,
+    bus: &Bus,
+    exchange: &str,
+    messages: usize,
+) -> Result<f64> {
+    const BATCH: usize = 2_000;
+    let events = store.read_all(Checkpoint::ORIGIN, BATCH as i64).await?;
+    let bodies: Vec<(String, Vec<u8>)> = events
+        .iter()
+        .map(|event| Ok((event.event_type.clone(), serde_json::to_vec(event)?)))
+        .collect::<Result<_>>()?;
+    anyhow::ensure!(!bodies.is_empty(), "the store is empty; nothing to publish");
+    let publisher = bus.publisher();
+    let started = Instant::now();
+    let mut sent = 0;
+    // Like the relay, one batch's confirms are awaited while the next batch is sent.
+    let mut previous = Vec::new();
+    while sent < messages {
+        let mut confirms = Vec::with_capacity(bodies.len());
+        for (routing_key, body) in &bodies {
+            let message =
+                OutgoingMessage::new(exchange, routing_key.as_str(), body.clone()).mandatory(true);
+            confirms.push(publisher.send(message).await?);
+        }
+        sent += confirms.len();
+        for confirm in std::mem::replace(&mut previous, confirms) {
+            confirm.await?;
+        }
+    }
+    for confirm in previous {
+        confirm.await?;
+    }
+    Ok(sent as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Empties the sink between the two measurements, so both start from the same broker state.
+async fn purge(bus: &Bus, queue: &str) -> Result<()> {
+    let channel = bus.channel().await?.channel;
+    channel
+        .queue_purge(queue.into(), QueuePurgeOptions::default())
+        .await?;
+    Ok(())
 }
 
 /// The bench's queue holds every relayed event; it and its exchanges go when the bench ends.

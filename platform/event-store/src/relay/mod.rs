@@ -7,7 +7,8 @@
 //!
 //! The loop reads a batch in commit order (see [`EventStore::read_all`]), publishes every
 //! event with `mandatory`, waits for all publisher confirms, and only then advances the
-//! checkpoint. A crash anywhere in between republishes the batch: delivery is at-least-once
+//! checkpoint. The next batch is read and sent while the previous one's confirms arrive, so
+//! the database and the broker work at the same time; checkpoints still advance in order. A crash anywhere in between republishes the batch: delivery is at-least-once
 //! and consumers deduplicate by message id (= event id).
 
 mod checkpoint;
@@ -19,7 +20,8 @@ use crate::model::RecordedEvent;
 use crate::store::{EventStore, held_back, read_all_on};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use events::Checkpoint;
-use message_bus::{OutgoingMessage, PublishError, Publisher};
+use message_bus::{OutgoingMessage, PendingConfirm, PublishError, Publisher};
+use sqlx::PgConnection;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, instrument, warn};
@@ -50,6 +52,35 @@ impl RelayConfig {
             poll_interval: Duration::from_millis(100),
         }
     }
+}
+
+/// Where a relay is: what the broker has confirmed, how far it has read, and the batch
+/// whose confirms are still outstanding.
+#[derive(Debug)]
+struct Progress {
+    confirmed: Checkpoint,
+    read_from: Checkpoint,
+    in_flight: Option<Sent>,
+}
+
+impl Progress {
+    /// Forgets everything unconfirmed: the next read starts after the last confirmed event.
+    fn rewind(&mut self) {
+        self.in_flight = None;
+        self.read_from = self.confirmed;
+    }
+}
+
+/// A batch written to the broker, with its confirms to come.
+#[derive(Debug)]
+struct Sent {
+    last: Checkpoint,
+    confirms: Vec<PendingConfirm>,
+}
+
+enum Step {
+    Published,
+    Idle,
 }
 
 /// Why a round of relaying stopped.
@@ -117,40 +148,42 @@ impl Relay {
         };
         info!(relay = %self.config.name, "relay is active");
         let mut wakeup = wakeup::Wakeup::listen(self.store.pool(), self.config.poll_interval).await;
-        let mut position = checkpoint::load(lease.connection(), &self.config.name).await?;
+        let confirmed = checkpoint::load(lease.connection(), &self.config.name).await?;
+        let mut progress = Progress {
+            confirmed,
+            read_from: confirmed,
+            in_flight: None,
+        };
         let mut publish_backoff = backoff();
         loop {
-            let batch = read_all_on(
-                lease.connection(),
-                self.store.source(),
-                position,
-                self.config.batch_size,
-            )
-            .await?;
-            if batch.is_empty() {
-                // Committed events held back by a transaction still running elsewhere come
-                // without a further notification once it ends: look again soon.
-                let stopped = if held_back(lease.connection(), position).await? {
-                    wakeup.wait_at_most(HELD_BACK_RECHECK, shutdown).await
-                } else {
-                    wakeup.wait(shutdown).await
-                };
-                if stopped {
-                    return Ok(());
+            if shutdown.is_cancelled() {
+                // Finish the batch in flight, so a restart republishes as little as possible.
+                if let Some(sent) = progress.in_flight.take() {
+                    self.settle(lease.connection(), &mut progress, sent).await?;
                 }
-                continue;
+                return Ok(());
             }
-            match self.publish(&batch).await {
-                Ok(last) => {
-                    checkpoint::save(lease.connection(), &self.config.name, last).await?;
-                    position = last;
-                    publish_backoff = backoff();
+            match self.step(lease.connection(), &mut progress).await {
+                Ok(Step::Published) => publish_backoff = backoff(),
+                Ok(Step::Idle) => {
+                    // Committed events held back by a transaction still running elsewhere
+                    // come without a further notification once it ends: look again soon.
+                    let held_back = held_back(lease.connection(), progress.read_from).await?;
+                    let limit = if held_back {
+                        HELD_BACK_RECHECK
+                    } else {
+                        self.config.poll_interval
+                    };
+                    if wakeup.wait_at_most(limit, shutdown).await {
+                        return Ok(());
+                    }
                 }
                 Err(RelayError::Publish(error)) => {
-                    // The broker is away: keep leadership and retry the same batch from the
-                    // unchanged checkpoint once it is back.
+                    // The broker is away: keep leadership and, once it is back, publish again
+                    // from the last confirmed checkpoint.
+                    progress.rewind();
                     let delay = publish_backoff.next().unwrap_or(Duration::from_secs(5));
-                    warn!(relay = %self.config.name, %error, ?delay, "publish failed; retrying batch");
+                    warn!(relay = %self.config.name, %error, ?delay, "publish failed; retrying");
                     if sleep_or_shutdown(delay, shutdown).await {
                         return Ok(());
                     }
@@ -160,15 +193,56 @@ impl Relay {
         }
     }
 
-    /// Publishes a batch with every confirm awaited; returns the checkpoint of its last event.
-    #[instrument(skip_all, fields(relay = %self.config.name, events = batch.len()))]
-    async fn publish(&self, batch: &[RecordedEvent]) -> Result<Checkpoint, RelayError> {
-        let mut pending = Vec::with_capacity(batch.len());
-        for event in batch {
-            pending.push(self.publisher.send(self.message(event)?).await?);
+    /// Reads and sends the next batch while the previous one's confirms are still coming, then
+    /// settles the previous one: reading and publishing overlap, checkpoints stay in order.
+    async fn step(
+        &self,
+        conn: &mut PgConnection,
+        progress: &mut Progress,
+    ) -> Result<Step, RelayError> {
+        let batch = read_all_on(
+            conn,
+            self.store.source(),
+            progress.read_from,
+            self.config.batch_size,
+        )
+        .await?;
+        let Some(last) = batch.last().map(|event| event.checkpoint) else {
+            return match progress.in_flight.take() {
+                Some(sent) => {
+                    self.settle(conn, progress, sent).await?;
+                    Ok(Step::Published)
+                }
+                None => Ok(Step::Idle),
+            };
+        };
+        let sent = self.send(&batch, last).await?;
+        progress.read_from = last;
+        if let Some(previous) = progress.in_flight.replace(sent) {
+            self.settle(conn, progress, previous).await?;
         }
+        Ok(Step::Published)
+    }
+
+    /// Sends a batch without waiting for the broker.
+    #[instrument(skip_all, fields(relay = %self.config.name, events = batch.len()))]
+    async fn send(&self, batch: &[RecordedEvent], last: Checkpoint) -> Result<Sent, RelayError> {
+        let mut confirms = Vec::with_capacity(batch.len());
+        for event in batch {
+            confirms.push(self.publisher.send(self.message(event)?).await?);
+        }
+        Ok(Sent { last, confirms })
+    }
+
+    /// Waits for every confirm of a sent batch, then (and only then) stores its checkpoint.
+    async fn settle(
+        &self,
+        conn: &mut PgConnection,
+        progress: &mut Progress,
+        sent: Sent,
+    ) -> Result<(), RelayError> {
         let mut unroutable = 0_usize;
-        for confirm in pending {
+        for confirm in sent.confirms {
             if confirm.wait().await?.returned {
                 unroutable += 1;
             }
@@ -178,9 +252,9 @@ impl Relay {
             // from the store itself, so this is worth a warning, not a stall.
             warn!(relay = %self.config.name, unroutable, "events had no bound queue");
         }
-        Ok(batch
-            .last()
-            .map_or(Checkpoint::ORIGIN, |event| event.checkpoint))
+        checkpoint::save(conn, &self.config.name, sent.last).await?;
+        progress.confirmed = sent.last;
+        Ok(())
     }
 
     fn message(&self, event: &RecordedEvent) -> Result<OutgoingMessage, RelayError> {

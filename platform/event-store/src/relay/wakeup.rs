@@ -43,12 +43,8 @@ impl Wakeup {
         }
     }
 
-    /// Returns after a notification or the poll interval; true if shutdown came first.
-    pub(super) async fn wait(&mut self, shutdown: &CancellationToken) -> bool {
-        self.wait_at_most(self.poll_interval, shutdown).await
-    }
-
-    /// Like [`Wakeup::wait`], with a shorter limit for when more is known to be coming.
+    /// Returns after a notification or `limit` (at most the poll interval); true if shutdown
+    /// came first.
     pub(super) async fn wait_at_most(
         &mut self,
         limit: Duration,
