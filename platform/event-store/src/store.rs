@@ -11,6 +11,43 @@ use sqlx::{PgConnection, PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// Inserts a request's events after the expected-version guard: the events follow the stream's
+/// version `$2`, which must exist (or be 0 for a new stream). Binds `$1`..`$9`.
+macro_rules! insert_events {
+    () => {
+        "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version,
+                             payload, correlation_id, causation_id, metadata)
+         SELECT $1, $2 + e.ord, e.event_id, e.event_type, e.schema_version, e.payload,
+                $7, $8, $9
+         FROM unnest($3::uuid[], $4::text[], $5::int4[], $6::jsonb[])
+              WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, ord)
+         WHERE $2 = 0
+            OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $2)"
+    };
+}
+
+/// An append without a command record; one row per event.
+const APPEND: &str = concat!(
+    insert_events!(),
+    " RETURNING position, stream_version, pg_current_xact_id()::text AS xid_text"
+);
+
+/// An append that also records the command's outcome (`$10` = command id); one row per event.
+const APPEND_RECORDING_COMMAND: &str = concat!(
+    "WITH appended AS (",
+    insert_events!(),
+    "    RETURNING position, stream_version
+     ),
+     recorded AS (
+         INSERT INTO processed_commands (command_id, stream_id, version, transaction_id,
+                                         position)
+         SELECT $10, $1, max(stream_version), pg_current_xact_id(), max(position)
+         FROM appended
+         HAVING count(*) > 0
+     )
+     SELECT position, stream_version, pg_current_xact_id()::text AS xid_text FROM appended"
+);
+
 /// The columns every event query selects, as a literal so queries stay static strings.
 ///
 /// The transaction id is read as text (sqlx has no `xid8` decoder) under another name: an
@@ -78,7 +115,8 @@ impl EventStore {
     /// transaction is aborted and must be rolled back. After committing, call
     /// [`EventStore::committed`].
     ///
-    /// It is one statement: the expected-version guard, the events and the command record.
+    /// It is one statement: the expected-version guard, the events and, when there is a
+    /// command id, the command record.
     /// The guard makes the expected version exact; the unique (stream, version) constraint
     /// settles races between concurrent writers.
     pub async fn append_in(
@@ -104,54 +142,42 @@ impl EventStore {
             request.events.iter().map(|e| Json(&e.payload)).collect();
         let expected = request.expected_version.0;
 
-        let row = sqlx::query(
-            "WITH appended AS (
-                 INSERT INTO events (stream_id, stream_version, event_id, event_type,
-                                     schema_version, payload, correlation_id, causation_id,
-                                     metadata)
-                 SELECT $1, $2 + e.ord, e.event_id, e.event_type, e.schema_version, e.payload,
-                        $7, $8, $9
-                 FROM unnest($3::uuid[], $4::text[], $5::int4[], $6::jsonb[])
-                      WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, ord)
-                 WHERE $2 = 0
-                    OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $2)
-                 RETURNING position, stream_version
-             ),
-             head AS (
-                 SELECT max(position) AS position, max(stream_version) AS version FROM appended
-             ),
-             recorded AS (
-                 INSERT INTO processed_commands (command_id, stream_id, version,
-                                                 transaction_id, position)
-                 SELECT $10::uuid, $1, head.version, pg_current_xact_id(), head.position
-                 FROM head
-                 WHERE $10::uuid IS NOT NULL AND head.version IS NOT NULL
-             )
-             SELECT head.position, head.version, pg_current_xact_id()::text AS xid_text
-             FROM head",
-        )
-        .bind(&request.stream_id)
-        .bind(expected)
-        .bind(&ids)
-        .bind(&types)
-        .bind(&versions)
-        .bind(&payloads)
-        .bind(request.metadata.correlation_id)
-        .bind(request.metadata.causation_id)
-        .bind(Json(CreationContext {
-            actor: request.metadata.actor.clone(),
-            traceparent: request.metadata.traceparent.clone(),
-        }))
-        .bind(request.command_id)
-        .fetch_one(&mut *conn)
-        .await;
+        // Without a command to record, the plain INSERT is enough; the CTE that also writes
+        // the command record costs some 15% more per append.
+        let sql = match request.command_id {
+            None => APPEND,
+            Some(_) => APPEND_RECORDING_COMMAND,
+        };
+        let mut query = sqlx::query(sql)
+            .bind(&request.stream_id)
+            .bind(expected)
+            .bind(&ids)
+            .bind(&types)
+            .bind(&versions)
+            .bind(&payloads)
+            .bind(request.metadata.correlation_id)
+            .bind(request.metadata.causation_id)
+            .bind(Json(CreationContext {
+                actor: request.metadata.actor.clone(),
+                traceparent: request.metadata.traceparent.clone(),
+            }));
+        if let Some(command_id) = request.command_id {
+            query = query.bind(command_id);
+        }
+        let rows = query.fetch_all(&mut *conn).await;
 
-        let row = match row {
-            Ok(row) => row,
+        let rows = match rows {
+            Ok(rows) => rows,
             Err(error) => return Err(self.classify(conn, request, error).await),
         };
-        let version: Option<i64> = row.try_get("version").map_err(StoreError::from)?;
-        let Some(version) = version else {
+        let mut last = None;
+        for row in &rows {
+            let version: i64 = row.try_get("stream_version").map_err(StoreError::from)?;
+            if last.as_ref().is_none_or(|(v, _)| version > *v) {
+                last = Some((version, decode_checkpoint(row)?));
+            }
+        }
+        let Some((version, checkpoint)) = last else {
             // The guard found no event at the expected version: the stream is behind it.
             let actual = self.stream_version(&mut *conn, &request.stream_id).await?;
             return Err(AppendError::Conflict {
@@ -162,7 +188,7 @@ impl EventStore {
         };
         Ok(Appended {
             version,
-            checkpoint: decode_checkpoint(&row)?,
+            checkpoint,
         })
     }
 

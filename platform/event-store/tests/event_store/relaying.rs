@@ -45,7 +45,15 @@ impl Relaying {
                 async move {
                     let event: Received = serde_json::from_slice(&message.payload)
                         .map_err(message_bus::HandlingError::new)?;
-                    assert_eq!(message.message_id, Some(event.event_id.to_string()));
+                    // The relay must carry the ids and the trace context stored with the event;
+                    // a message without them is refused and never reaches the sink, which
+                    // fails the test that waits for it.
+                    if message.message_id != Some(event.event_id.to_string())
+                        || message.traceparent.is_none()
+                        || message.traceparent != event.traceparent
+                    {
+                        return Err(message_bus::HandlingError::new("ids or trace context lost"));
+                    }
                     sink.lock().unwrap().push(event);
                     Ok(())
                 }
