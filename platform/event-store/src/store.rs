@@ -168,7 +168,7 @@ impl EventStore {
 
         let rows = match rows {
             Ok(rows) => rows,
-            Err(error) => return Err(self.classify(conn, request, error).await),
+            Err(error) => return Err(self.classify(request, error).await),
         };
         let mut last = None;
         for row in &rows {
@@ -179,12 +179,7 @@ impl EventStore {
         }
         let Some((version, checkpoint)) = last else {
             // The guard found no event at the expected version: the stream is behind it.
-            let actual = self.stream_version(&mut *conn, &request.stream_id).await?;
-            return Err(AppendError::Conflict {
-                stream_id: request.stream_id.clone(),
-                expected,
-                actual,
-            });
+            return Err(self.conflict(request).await);
         };
         Ok(Appended {
             version,
@@ -193,33 +188,19 @@ impl EventStore {
     }
 
     /// Turns a failed append into a conflict or a duplicate command where that is what it was.
-    async fn classify(
-        &self,
-        conn: &mut PgConnection,
-        request: &AppendRequest,
-        error: sqlx::Error,
-    ) -> AppendError {
+    async fn classify(&self, request: &AppendRequest, error: sqlx::Error) -> AppendError {
         let constraint = error
             .as_database_error()
             .and_then(|e| e.constraint())
             .map(str::to_owned);
         match constraint.as_deref() {
-            Some("events_stream_version_key") => {
-                match self.stream_version(&mut *conn, &request.stream_id).await {
-                    Ok(actual) => AppendError::Conflict {
-                        stream_id: request.stream_id.clone(),
-                        expected: request.expected_version.0,
-                        actual,
-                    },
-                    Err(error) => error.into(),
-                }
-            }
+            Some("events_stream_version_key") => self.conflict(request).await,
             Some("processed_commands_pkey") => {
                 let Some(command_id) = request.command_id else {
                     return StoreError::from(error).into();
                 };
                 // A concurrent delivery of the same command won; answer with its reply.
-                match self.command_reply_on(&self.pool, command_id).await {
+                match self.command_reply(command_id).await {
                     Ok(Some(reply)) => AppendError::AlreadyProcessed(Box::new(reply)),
                     Ok(None) => StoreError::from(error).into(),
                     Err(error) => error.into(),
@@ -229,24 +210,22 @@ impl EventStore {
         }
     }
 
-    /// The current version of a stream; 0 if it has no events. Inside an aborted transaction
-    /// this cannot run, so it falls back to the pool.
-    async fn stream_version(
-        &self,
-        conn: &mut PgConnection,
-        stream_id: &str,
-    ) -> Result<i64, StoreError> {
-        let query = "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1";
-        match sqlx::query_scalar(query)
-            .bind(stream_id)
-            .fetch_one(&mut *conn)
-            .await
-        {
-            Ok(version) => Ok(version),
-            Err(_) => Ok(sqlx::query_scalar(query)
-                .bind(stream_id)
-                .fetch_one(&self.pool)
-                .await?),
+    /// The conflict a request ran into, with the stream's committed version. Read from the
+    /// pool: the caller's transaction may be aborted by the failed append.
+    async fn conflict(&self, request: &AppendRequest) -> AppendError {
+        let actual = sqlx::query_scalar(
+            "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1",
+        )
+        .bind(&request.stream_id)
+        .fetch_one(&self.pool)
+        .await;
+        match actual {
+            Ok(actual) => AppendError::Conflict {
+                stream_id: request.stream_id.clone(),
+                expected: request.expected_version.0,
+                actual,
+            },
+            Err(error) => StoreError::from(error).into(),
         }
     }
 
@@ -290,21 +269,13 @@ impl EventStore {
         &self,
         command_id: Uuid,
     ) -> Result<Option<CommandReply>, StoreError> {
-        self.command_reply_on(&self.pool, command_id).await
-    }
-
-    async fn command_reply_on(
-        &self,
-        pool: &PgPool,
-        command_id: Uuid,
-    ) -> Result<Option<CommandReply>, StoreError> {
         let row = sqlx::query(
             "SELECT stream_id, version, transaction_id::text AS xid_text, position,
                     rejection
              FROM processed_commands WHERE command_id = $1",
         )
         .bind(command_id)
-        .fetch_optional(pool)
+        .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
         if let Some(Json(rejection)) = row.try_get::<Option<Json<CommandReply>>, _>("rejection")? {
