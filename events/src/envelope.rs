@@ -45,11 +45,11 @@ impl<C: Command> CommandEnvelope<C> {
 }
 
 impl<P> CommandEnvelope<P> {
-    /// Decodes a raw payload into the service's command enum, by `command_type`.
-    pub fn decode<'de, C: Command>(self) -> Result<CommandEnvelope<C>, CommandDecodeError<P::Error>>
-    where
-        P: Deserializer<'de>,
-    {
+    /// Replaces the payload, given the command type: how a raw payload becomes a command.
+    pub fn try_map_payload<Q, E>(
+        self,
+        map: impl FnOnce(&str, P) -> Result<Q, E>,
+    ) -> Result<CommandEnvelope<Q>, E> {
         let Self {
             command_id,
             command_type,
@@ -58,7 +58,7 @@ impl<P> CommandEnvelope<P> {
             correlation_id,
             traceparent,
         } = self;
-        let payload = C::decode(&command_type, payload)?;
+        let payload = map(&command_type, payload)?;
         Ok(CommandEnvelope {
             command_id,
             command_type,
@@ -67,6 +67,14 @@ impl<P> CommandEnvelope<P> {
             correlation_id,
             traceparent,
         })
+    }
+
+    /// Decodes a raw payload into the service's command enum, by `command_type`.
+    pub fn decode<'de, C: Command>(self) -> Result<CommandEnvelope<C>, CommandDecodeError<P::Error>>
+    where
+        P: Deserializer<'de>,
+    {
+        self.try_map_payload(|command_type, payload| C::decode(command_type, payload))
     }
 }
 

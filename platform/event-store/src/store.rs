@@ -271,15 +271,15 @@ impl EventStore {
     ) -> Result<Option<CommandReply>, StoreError> {
         let row = sqlx::query(
             "SELECT stream_id, version, transaction_id::text AS xid_text, position,
-                    rejection
+                    reply
              FROM processed_commands WHERE command_id = $1",
         )
         .bind(command_id)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        if let Some(Json(rejection)) = row.try_get::<Option<Json<CommandReply>>, _>("rejection")? {
-            return Ok(Some(rejection));
+        if let Some(Json(reply)) = row.try_get::<Option<Json<CommandReply>>, _>("reply")? {
+            return Ok(Some(reply));
         }
         let checkpoint = decode_checkpoint(&row)?;
         Ok(Some(
@@ -292,24 +292,43 @@ impl EventStore {
         ))
     }
 
-    /// Records that a command was refused, so a redelivery gets the same answer. Returns the
-    /// reply that is now stored: this one, or the first one if the command was seen before.
-    pub async fn record_rejection(
+    /// Records the reply of a command that appended nothing (a rejection, or a success that
+    /// changed no stream), so a redelivery gets the same answer. Returns the reply that is now
+    /// stored: this one, or the first one if the command was seen before.
+    pub async fn record_reply(
         &self,
         command_id: Uuid,
         reply: &CommandReply,
     ) -> Result<CommandReply, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        if self.record_reply_in(&mut conn, command_id, reply).await? {
+            return Ok(reply.clone());
+        }
+        self.stored_reply(command_id).await
+    }
+
+    /// [`EventStore::record_reply`] within the caller's transaction, so that private writes
+    /// commit together with the reply. `false`: the command was recorded before (by a
+    /// concurrent delivery); roll back and answer with [`EventStore::command_reply`].
+    pub async fn record_reply_in(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        reply: &CommandReply,
+    ) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO processed_commands (command_id, rejection) VALUES ($1, $2)
+            "INSERT INTO processed_commands (command_id, reply) VALUES ($1, $2)
              ON CONFLICT (command_id) DO NOTHING",
         )
         .bind(command_id)
         .bind(Json(reply))
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
-        if inserted.rows_affected() == 1 {
-            return Ok(reply.clone());
-        }
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// The reply of a command known to be recorded.
+    pub async fn stored_reply(&self, command_id: Uuid) -> Result<CommandReply, StoreError> {
         self.command_reply(command_id).await?.ok_or_else(|| {
             StoreError::Corrupt(format!(
                 "command {command_id} vanished from processed_commands"
