@@ -1,0 +1,3 @@
+//! The members command service. Members: registration, profile changes, deactivation and login checks.
+
+pub mod domain;

@@ -1,0 +1,3 @@
+//! The places command service. Places: adding, updating and closing places.
+
+pub mod domain;

@@ -1,0 +1,3 @@
+//! The ratings command service. Ratings: one star rating per member and place.
+
+pub mod domain;

@@ -1,0 +1,3 @@
+//! The reviews command service. Reviews: writing, editing and deleting reviews of places.
+
+pub mod domain;
