@@ -7,12 +7,14 @@
 //!   append the events together with the command's reply record, retrying version conflicts.
 //! - [`CommandService`], [`serve`]: a service's command queue, with the deduplication lookup
 //!   before any work and the reply published before the ack.
+//! - [`host`]: the process around it: database, relay, bus, local copies, health, discovery.
 //!
 //! The business rules live in each service's pure `decide`; everything here is the same for
 //! every service, so that the exactly-once argument is made once.
 
 mod aggregate;
 mod error;
+pub mod host;
 mod runner;
 mod server;
 

@@ -9,6 +9,7 @@
 //! - [`health`]: readiness checks and the router for `/health/live`, `/health/ready` and
 //!   `/metrics`.
 //! - [`metrics`]: the process-wide Prometheus recorder behind the `metrics` macros.
+//! - [`logging`]: JSON (or text) logs on stderr, filtered by `RUST_LOG`.
 //! - [`http`]: binding (port 0 for any free port) and serving with graceful shutdown.
 //! - [`shutdown`]: Ctrl-C and SIGTERM cancel a `CancellationToken`.
 //!
@@ -21,6 +22,7 @@ pub mod database;
 pub mod discovery;
 pub mod health;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod settings;
 pub mod shutdown;
