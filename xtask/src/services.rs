@@ -220,6 +220,29 @@ fn redis(logs: &Path) -> Result<&'static str> {
 }
 
 /// A PING rather than a bare connect: Redis accepts connections while it is still loading.
+/// Runs one Redis command and returns its raw reply line (`:3`, `+OK`, `-ERR ...`), speaking
+/// RESP directly: redis-cli is not always installed beside the server.
+pub fn redis_command(args: &[&str]) -> Result<String> {
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    let mut stream = TcpStream::connect_timeout(&REDIS, Duration::from_millis(500))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(request.as_bytes())?;
+    let mut reply = Vec::new();
+    let mut byte = [0_u8; 1];
+    while !reply.ends_with(b"\r\n") {
+        stream.read_exact(&mut byte)?;
+        reply.push(byte[0]);
+    }
+    let reply = String::from_utf8_lossy(&reply).trim_end().to_owned();
+    if reply.starts_with('-') {
+        bail!("Redis refused `{}`: {reply}", args.join(" "));
+    }
+    Ok(reply)
+}
+
 fn redis_ready() -> bool {
     let ping = || -> std::io::Result<bool> {
         let mut stream = TcpStream::connect_timeout(&REDIS, Duration::from_millis(500))?;

@@ -15,6 +15,8 @@ use crate::services::{self, POSTGRES};
 const TEST_DATABASE_PREFIX: &str = "waypoint_t_";
 /// The prefix of every exchange, queue or vhost a test declares (`testkit::rabbitmq::unique_prefix`).
 const TEST_BROKER_PREFIX: &str = "t_";
+/// The prefix of every S3 bucket a test creates (bucket names allow no `_`).
+const TEST_BUCKET_PREFIX: &str = "t-";
 
 #[derive(Debug, Default, clap::Args)]
 pub struct Args {
@@ -39,6 +41,10 @@ pub fn run(root: &Path, args: &Args) -> Result<i32> {
         if let Err(error) = delete_test_broker_objects() {
             eprintln!("warning: could not delete leftover test exchanges and queues: {error:#}");
         }
+        if let Err(error) = delete_test_redis_keys() {
+            eprintln!("warning: could not delete leftover test Redis keys: {error:#}");
+        }
+        delete_test_buckets(root);
     }
     let nextest = Cmd::cargo().args(["nextest", "--version"]).succeeds();
     let suite = suite_command(root, &args.extra, nextest);
@@ -110,6 +116,40 @@ fn drop_test_databases() -> Result<()> {
         psql().args(drops).output()?;
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis and S3
+
+/// Deletes every key under a test prefix (`t_<id>:`), in one server-side script: the test
+/// server holds a handful of keys, so `KEYS` is fine there.
+fn delete_test_redis_keys() -> Result<()> {
+    const SCRIPT: &str = "local n = 0 \
+        for _, key in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', key) n = n + 1 end \
+        return n";
+    let pattern = format!("{TEST_BROKER_PREFIX}*");
+    let deleted = services::redis_command(&["EVAL", SCRIPT, "0", &pattern])?;
+    if deleted != ":0" {
+        eprintln!("deleted leftover test Redis keys ({deleted})");
+    }
+    Ok(())
+}
+
+/// Test buckets (`t-<id>`) are folders of the local S3 server's data directory.
+fn delete_test_buckets(root: &Path) {
+    let data = crate::target_dir(root).join("s3-data");
+    let Ok(entries) = std::fs::read_dir(&data) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(TEST_BUCKET_PREFIX)
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ use events::members::MemberDeactivated;
 use events::places::{AddPlace, ClosePlace, PlaceCommand, UpdatePlace};
 use events::{Actor, CommandReply, ErrorCode, PlaceId};
 use places::{HOST_OPTIONS, PlacesService};
+use service_kit::discovery::Registry;
 use testkit::database::TestDatabase;
 use testkit::poll;
 use time::OffsetDateTime;
@@ -212,5 +213,51 @@ async fn a_deactivated_member_is_refused_once_the_event_has_arrived() {
     };
     assert_eq!(rejection.code, ErrorCode::Forbidden);
     instance.stop().await;
+    fixture.system.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_instance_registers_serves_health_and_metrics_and_deregisters_on_shutdown() {
+    let fixture = Fixture::new().await;
+    let instance = fixture.start_instance().await;
+    let settings = fixture.system.host_settings(&fixture.db);
+    let registry = Registry::connect(&settings.redis).await.unwrap();
+    fixture.send(cafe(), &member()).await;
+
+    let registered = registry.instances("places").await.unwrap();
+    assert_eq!(registered.len(), 1);
+    assert_eq!(registered[0].instance_id, instance.instance_id);
+    assert_eq!(
+        registered[0].address,
+        format!("http://127.0.0.1:{}", instance.http.port())
+    );
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", instance.http);
+    let live = http
+        .get(format!("{base}/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    let ready = http
+        .get(format!("{base}/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let checks: serde_json::Value = ready.json().await.unwrap();
+    assert!(checks["checks"]["postgres"]["ok"].as_bool().unwrap());
+    assert!(checks["checks"]["rabbitmq"]["ok"].as_bool().unwrap());
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics.contains(
+            r#"waypoint_commands_total{service="places",command="places.AddPlace",outcome="ok"}"#
+        ),
+        "{metrics}"
+    );
+
+    instance.stop().await;
+    assert!(registry.instances("places").await.unwrap().is_empty());
     fixture.system.cleanup().await;
 }

@@ -106,10 +106,7 @@ impl Host {
 
         let instance_id = service_kit::instance_id(service);
         let names = BusNames::with_prefix(settings.rabbitmq.prefix.clone());
-        let mut topology = Topology::new(names.clone()).command_queue(service);
-        if options.local_copies {
-            topology = local_copies::topology(topology, service);
-        }
+        let topology = local_copies::topology(Topology::new(names.clone()).command_queue(service));
         let bus = Bus::connect(BusConfig {
             url: settings.rabbitmq.url.clone(),
             connection_name: instance_id.clone(),

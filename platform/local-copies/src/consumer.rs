@@ -19,9 +19,19 @@ pub const SUBSCRIBED_EVENTS: [&str; 4] = [
     "members.MemberDeactivated",
 ];
 
-/// Declares `service`'s events queue (`waypoint.events.<service>`) with its bindings.
-pub fn topology(topology: Topology, service: &str) -> Topology {
-    topology.events_queue(service, SUBSCRIBED_EVENTS)
+/// The services that keep local copies, each on its queue `waypoint.events.<service>`.
+pub const SERVICES_WITH_COPIES: [&str; 3] = ["places", "reviews", "ratings"];
+
+/// Declares the local-copy queues of every service that keeps copies, not only the caller's:
+/// a queue receives only what is published after it exists, so whichever command service
+/// starts first makes sure no place or member event is published before the queues that
+/// need it.
+pub fn topology(topology: Topology) -> Topology {
+    SERVICES_WITH_COPIES
+        .iter()
+        .fold(topology, |topology, service| {
+            topology.events_queue(service, SUBSCRIBED_EVENTS)
+        })
 }
 
 /// Feeds the copy from `service`'s events queue until `shutdown`. The queue has a single

@@ -19,7 +19,7 @@ mod consumer;
 mod lookup;
 
 pub use apply::{Applied, ApplyError, apply};
-pub use consumer::{SUBSCRIBED_EVENTS, run, topology};
+pub use consumer::{SERVICES_WITH_COPIES, SUBSCRIBED_EVENTS, run, topology};
 pub use lookup::{KnownPlace, member_active, place_status};
 
 /// Creates or upgrades the local-copy tables in the service's database.

@@ -1,5 +1,7 @@
 //! `cargo xtask bench <suite>`: one module per suite, each reporting through [`report`].
 
+mod commands;
+mod harness;
 mod report;
 mod store;
 
@@ -15,6 +17,8 @@ use crate::cmd::Cmd;
 pub enum Suite {
     /// The event store and its relay, against the machine's own insert limits.
     Store,
+    /// The four command services over the bus, against the bus's and the database's limits.
+    Commands,
 }
 
 pub fn run(root: &Path, suite: Suite) -> Result<()> {
@@ -41,5 +45,6 @@ pub fn run(root: &Path, suite: Suite) -> Result<()> {
     }
     match suite {
         Suite::Store => store::run(root),
+        Suite::Commands => commands::run(root),
     }
 }

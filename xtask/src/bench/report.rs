@@ -81,6 +81,7 @@ impl Suite {
     fn name(self) -> &'static str {
         match self {
             Suite::Store => "store",
+            Suite::Commands => "commands",
         }
     }
 }

@@ -25,14 +25,18 @@ use anyhow::Result;
 use event_store::RelayConfig;
 use event_store::{AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, Relay};
 use events::Checkpoint;
-use message_bus::lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions, QueuePurgeOptions};
+use message_bus::lapin::options::QueuePurgeOptions;
 use message_bus::{Bus, BusConfig, BusNames, OutgoingMessage, Topology};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
+use sqlx::{Executor, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Suite;
+use super::harness::{
+    AMQP_URL, BenchDatabase, create_limit_table, delete_topology, limit_insert, median, payload,
+    rate,
+};
 use super::report::{self, Row};
 
 const WRITERS: usize = 16;
@@ -44,9 +48,6 @@ const EXISTING_STREAM_LENGTH: i64 = 20;
 /// If the writers use them all up before the period ends, the rate covers the time they took.
 const EXISTING_STREAMS: usize = 24_000;
 const MIN_RELAY_EVENTS: i64 = 200_000;
-
-const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 pub fn run(root: &Path) -> Result<()> {
     crate::services::ensure(root)?;
@@ -70,8 +71,7 @@ async fn measure_on(database: &BenchDatabase) -> Result<Vec<Row>> {
         .await?;
     let store = EventStore::new(pool.clone(), "bench");
     store.migrate().await?;
-    pool.execute("CREATE TABLE limit_events (LIKE events INCLUDING ALL)")
-        .await?;
+    create_limit_table(&pool).await?;
 
     // The single-insert limit and the append it is compared with alternate, and each figure is
     // the median of its rounds: drift on a shared machine then hits both alike.
@@ -181,71 +181,7 @@ where
     Fut: Future<Output = Result<u64>> + Send,
 {
     pool.execute("CHECKPOINT").await?;
-    rate(MEASURE_FOR, op).await
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-/// Runs `op` on [`WRITERS`] concurrent tasks for `period`, or until it returns 0 units (it ran
-/// out of work); returns the summed units per second.
-async fn rate<F, Fut>(period: Duration, op: F) -> Result<f64>
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = Result<u64>> + Send,
-{
-    let started = Instant::now();
-    let deadline = started + period;
-    let tasks: Vec<_> = (0..WRITERS)
-        .map(|writer| {
-            let op = op.clone();
-            tokio::spawn(async move {
-                let mut units = 0_u64;
-                while Instant::now() < deadline {
-                    match op(writer).await? {
-                        0 => break,
-                        done => units += done,
-                    }
-                }
-                anyhow::Ok(units)
-            })
-        })
-        .collect();
-    let mut units = 0;
-    for task in tasks {
-        units += task.await??;
-    }
-    Ok(units as f64 / started.elapsed().as_secs_f64())
-}
-
-/// One INSERT of `rows` events-shaped rows into the limit table, in its own transaction.
-async fn limit_insert(pool: &PgPool, rows: usize) -> Result<()> {
-    let ids: Vec<Uuid> = (0..rows).map(|_| Uuid::now_v7()).collect();
-    let streams: Vec<String> = ids.iter().map(|id| format!("limit-{id}")).collect();
-    let payloads: Vec<serde_json::Value> = (0..rows).map(payload).collect();
-    sqlx::query(
-        "INSERT INTO limit_events (stream_id, stream_version, event_id, event_type,
-                                   schema_version, payload, correlation_id, metadata)
-         SELECT s, 1, e, 'bench.Happened', 1, p, e, '{}'
-         FROM unnest($1::text[], $2::uuid[], $3::jsonb[]) AS r(s, e, p)",
-    )
-    .bind(&streams)
-    .bind(&ids)
-    .bind(&payloads)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-fn payload(n: usize) -> serde_json::Value {
-    serde_json::json!({
-        "review_id": Uuid::now_v7(),
-        "place_id": Uuid::now_v7(),
-        "title": "A quiet corner with good coffee",
-        "stars": n % 5 + 1,
-    })
+    rate(MEASURE_FOR, WRITERS, op).await
 }
 
 fn request(stream_id: String, expected: i64, events: usize) -> AppendRequest {
@@ -428,57 +364,4 @@ async fn purge(bus: &Bus, queue: &str) -> Result<()> {
         .queue_purge(queue.into(), QueuePurgeOptions::default())
         .await?;
     Ok(())
-}
-
-/// The bench's queue holds every relayed event; it and its exchanges go when the bench ends.
-async fn delete_topology(bus: &Bus, topology: &Topology) -> Result<()> {
-    let channel = bus.channel().await?.channel;
-    for queue in topology.queues() {
-        channel
-            .queue_delete(queue.name.as_str().into(), QueueDeleteOptions::default())
-            .await?;
-    }
-    for exchange in [
-        topology.names().commands_exchange(),
-        topology.names().events_exchange(),
-        topology.names().config_exchange(),
-        topology.names().dead_letters_exchange(),
-    ] {
-        channel
-            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-            .await?;
-    }
-    Ok(())
-}
-
-/// A database of the bench's own, dropped afterwards.
-struct BenchDatabase {
-    name: String,
-    url: String,
-}
-
-impl BenchDatabase {
-    async fn create() -> Result<Self> {
-        let name = format!(
-            "waypoint_bench_{}",
-            &Uuid::new_v4().simple().to_string()[..12]
-        );
-        let mut admin = PgConnection::connect(POSTGRES_ADMIN_URL).await?;
-        admin
-            .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
-            .await?;
-        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-        Ok(Self { name, url })
-    }
-
-    async fn drop(&self) -> Result<()> {
-        let mut admin = PgConnection::connect(POSTGRES_ADMIN_URL).await?;
-        admin
-            .execute(AssertSqlSafe(format!(
-                r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#,
-                self.name
-            )))
-            .await?;
-        Ok(())
-    }
 }
