@@ -56,6 +56,24 @@ pub async fn connections_named(connection_name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Messages delivered and not yet acked over all channels of the connections named
+/// `connection_name`. The broker samples these statistics every few seconds: poll for them.
+pub async fn unacked_on_connections_named(connection_name: &str) -> u64 {
+    let mut unacked = 0;
+    for connection in connections_named(connection_name).await {
+        let channels = management_list(&format!(
+            "/api/connections/{}/channels",
+            segment(&connection)
+        ))
+        .await;
+        unacked += channels
+            .iter()
+            .filter_map(|channel| channel["messages_unacknowledged"].as_u64())
+            .sum::<u64>();
+    }
+    unacked
+}
+
 /// Force-closes every connection named `connection_name`, as a broker restart or a network cut
 /// would, and returns how many it closed.
 pub async fn close_connections_named(connection_name: &str) -> usize {
