@@ -2,19 +2,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use command_handler::host::Host;
-use command_testkit::{RunningService, TestSystem, envelope, member, recorded};
+use command_testkit::{RunningService, TestSystem, envelope, member};
 use event_store::EventStore;
-use events::members::MemberDeactivated;
 use events::places::{AddPlace, ClosePlace, PlaceCommand, UpdatePlace};
 use events::{Actor, CommandReply, ErrorCode, PlaceId};
 use places::{HOST_OPTIONS, PlacesService};
 use service_kit::discovery::Registry;
 use testkit::database::TestDatabase;
-use testkit::poll;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
-const DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
 struct Fixture {
     system: TestSystem,
@@ -185,27 +181,8 @@ async fn a_deactivated_member_is_refused_once_the_event_has_arrived() {
     let instance = fixture.start_instance().await;
     let actor = member();
     let member_id = actor.member_id.unwrap();
-    fixture
-        .system
-        .publish_event(&recorded(
-            events::members::MemberEvent::from(MemberDeactivated {
-                member_id,
-                deactivated_at: OffsetDateTime::now_utc(),
-            }),
-            10,
-        ))
-        .await;
-
     let pool = fixture.db.pool(1).await;
-    poll::until(
-        "the deactivation reaches the local copy",
-        DEADLINE,
-        || async {
-            let active = local_copies::member_active(&pool, member_id).await.unwrap();
-            (!active).then_some(())
-        },
-    )
-    .await;
+    fixture.system.deactivate(&pool, member_id).await;
     let reply = fixture.send(cafe(), &actor).await;
 
     let CommandReply::Rejection(rejection) = reply else {

@@ -4,27 +4,16 @@ use command_handler::host::Host;
 use command_handler::{Aggregate, CommandMeta, CommandRunner, CommandService, HandlerError};
 use events::ratings::{RatingCommand, RatingEvent, stream_id};
 use events::{CommandEnvelope, CommandReply, ErrorCode, Rejection};
-use local_copies::KnownPlace;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::domain::{Context, PlaceStatus, Rating, decide};
+use crate::domain::{Context, Rating, decide};
 
 impl Aggregate for Rating {
     type Event = RatingEvent;
 
     fn evolve(self, event: &RatingEvent) -> Self {
         Rating::evolve(self, event)
-    }
-}
-
-impl From<KnownPlace> for PlaceStatus {
-    fn from(known: KnownPlace) -> Self {
-        match known {
-            KnownPlace::Unknown => Self::Unknown,
-            KnownPlace::Open => Self::Open,
-            KnownPlace::Closed => Self::Closed,
-        }
     }
 }
 
@@ -66,9 +55,7 @@ impl CommandService for RatingsService {
         let context = Context {
             actor: envelope.actor.clone(),
             now: OffsetDateTime::now_utc(),
-            place: local_copies::place_status(&self.pool, place_id)
-                .await?
-                .into(),
+            place: local_copies::place_status(&self.pool, place_id).await?,
             actor_active: local_copies::member_active(&self.pool, member_id).await?,
         };
         self.runner

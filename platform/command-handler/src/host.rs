@@ -75,6 +75,10 @@ pub enum HostError {
     Http(#[from] std::io::Error),
     #[error("settings: {0}")]
     Settings(#[from] service_kit::settings::SettingsError),
+    /// A service's own start-up failed (settings that cannot work, a client that cannot be
+    /// built).
+    #[error("{0}")]
+    Setup(String),
     #[error("serving commands: {0}")]
     Serve(#[from] message_bus::ConsumerError),
 }

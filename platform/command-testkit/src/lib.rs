@@ -4,13 +4,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use command_handler::CommandService;
 use command_handler::host::{CommandSettings, Host, HostError, HostSettings};
+use events::PlaceId;
+use events::members::{MemberDeactivated, MemberEvent};
+use events::places::{Category, PlaceAdded, PlaceClosed, PlaceEvent};
 use events::{
     Actor, Command, CommandEnvelope, CommandId, CommandReply, Event, MemberId, RecordedEvent, Role,
 };
+use local_copies::KnownPlace;
 use message_bus::{
     Bus, BusConfig, BusNames, CancellationToken, CommandClient, OutgoingMessage, Publisher,
     RpcOutcome, Topology,
@@ -18,7 +23,9 @@ use message_bus::{
 use service_kit::settings::{
     DiscoverySettings, HttpSettings, PostgresSettings, RabbitMqSettings, RedisSettings,
 };
+use sqlx::PgPool;
 use testkit::database::TestDatabase;
+use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -33,6 +40,8 @@ pub struct TestSystem {
     bus: Bus,
     client: CommandClient,
     publisher: Publisher,
+    /// Orders the events this test publishes, as a source store's commit order would.
+    transactions: AtomicU64,
 }
 
 impl TestSystem {
@@ -51,6 +60,7 @@ impl TestSystem {
             redis_prefix: format!("{prefix}:"),
             client: bus.command_client(),
             publisher: Publisher::new(bus.clone()),
+            transactions: AtomicU64::new(1),
             prefix,
             bus,
         }
@@ -137,11 +147,81 @@ impl TestSystem {
             .expect("the broker confirms the event");
     }
 
+    /// Publishes `event` as its source's relay would, after everything published before.
+    pub async fn publish_next<E: Event>(&self, event: E) {
+        let transaction = self.transactions.fetch_add(1, Ordering::Relaxed);
+        self.publish_event(&recorded(event, transaction)).await;
+    }
+
+    /// A new place, added and open in the local copy on `copy` (the service's database).
+    pub async fn open_place(&self, copy: &PgPool) -> PlaceId {
+        let place_id = PlaceId::from(Uuid::now_v7());
+        self.add_place(copy, place_id).await;
+        place_id
+    }
+
+    /// Adds the place and waits until the local copy on `copy` knows it as open.
+    pub async fn add_place(&self, copy: &PgPool, place_id: PlaceId) {
+        self.publish_next(PlaceEvent::from(PlaceAdded {
+            place_id,
+            name: "Café Nord".to_owned(),
+            category: Category::Cafe,
+            address: "1 Harbour Street".to_owned(),
+            description: "Good coffee.".to_owned(),
+            added_by: MemberId::from(Uuid::now_v7()),
+            added_at: OffsetDateTime::now_utc(),
+        }))
+        .await;
+        wait_for_place(copy, place_id, KnownPlace::Open).await;
+    }
+
+    /// Closes the place and waits until the local copy on `copy` knows.
+    pub async fn close_place(&self, copy: &PgPool, place_id: PlaceId) {
+        self.publish_next(PlaceEvent::from(PlaceClosed {
+            place_id,
+            closed_by: MemberId::from(Uuid::now_v7()),
+            closed_at: OffsetDateTime::now_utc(),
+        }))
+        .await;
+        wait_for_place(copy, place_id, KnownPlace::Closed).await;
+    }
+
+    /// Deactivates the member and waits until the local copy on `copy` knows.
+    pub async fn deactivate(&self, copy: &PgPool, member_id: MemberId) {
+        self.publish_next(MemberEvent::from(MemberDeactivated {
+            member_id,
+            deactivated_at: OffsetDateTime::now_utc(),
+        }))
+        .await;
+        testkit::poll::until(
+            "the deactivation to reach the local copy",
+            REPLY_TIMEOUT,
+            || async {
+                let active = local_copies::member_active(copy, member_id).await.unwrap();
+                (!active).then_some(())
+            },
+        )
+        .await;
+    }
+
     /// Deletes this test's queues and exchanges.
     pub async fn cleanup(self) {
         self.bus.shutdown().await;
         testkit::rabbitmq::delete_prefixed(&self.prefix).await;
     }
+}
+
+/// Waits until the local copy on `copy` knows the place as `status`.
+pub async fn wait_for_place(copy: &PgPool, place_id: PlaceId, status: KnownPlace) {
+    testkit::poll::until(
+        &format!("the local copy to know the place as {status:?}"),
+        REPLY_TIMEOUT,
+        || async {
+            let known = local_copies::place_status(copy, place_id).await.unwrap();
+            (known == status).then_some(())
+        },
+    )
+    .await;
 }
 
 /// A recorded event as a relay would publish it; `transaction_id` orders it within `source`.
@@ -154,7 +234,7 @@ pub fn recorded<E: Event>(event: E, transaction_id: u64) -> RecordedEvent<E> {
         stream_id: event.stream_id(),
         stream_version: 1,
         checkpoint: events::Checkpoint::new(transaction_id, 1),
-        recorded_at: time::OffsetDateTime::now_utc(),
+        recorded_at: OffsetDateTime::now_utc(),
         correlation_id: Uuid::now_v7(),
         causation_id: None,
         actor: None,

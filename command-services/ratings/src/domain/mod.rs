@@ -31,16 +31,9 @@ use events::{Actor, ErrorCode, MemberId, Rejection};
 use time::OffsetDateTime;
 use validation::Violations;
 
-/// What the ratings service knows about the place a command names, from its local copy of
-/// place events. Ratings never calls the places service while deciding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlaceStatus {
-    /// No `PlaceAdded` seen: the place does not exist, or the local copy is behind.
-    Unknown,
-    Open,
-    /// The place stays visible but takes no new ratings.
-    Closed,
-}
+/// What the service's local copy of place events says about the place a command names:
+/// the service never asks the places service while deciding.
+pub use local_copies::KnownPlace as PlaceStatus;
 
 /// What `decide` needs besides the state and the command, resolved by the runtime
 /// beforehand so that deciding stays pure.

@@ -2,18 +2,13 @@
 //! copies as the places and members relays would.
 
 use command_handler::host::Host;
-use command_testkit::{RunningService, TestSystem, envelope, recorded};
+use command_testkit::{RunningService, TestSystem, envelope};
 use event_store::{EventStore, RecordedEvent};
-use events::members::{MemberDeactivated, MemberEvent};
-use events::places::{Category, PlaceAdded, PlaceClosed, PlaceEvent};
 use events::ratings::{RatePlace, RatingCommand, RemoveRating};
 use events::{Actor, CommandReply, MemberId, PlaceId, Rejection, Success};
-use local_copies::KnownPlace;
 use ratings::{HOST_OPTIONS, RatingsService};
 use sqlx::PgPool;
 use testkit::database::TestDatabase;
-use testkit::poll;
-use time::OffsetDateTime;
 
 pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
@@ -55,74 +50,21 @@ impl Fixture {
 
     /// A new place the service's local copy knows as open.
     pub async fn open_place(&self) -> PlaceId {
-        let place_id = PlaceId::generate();
-        self.add_place(place_id).await;
-        place_id
+        self.system.open_place(&self.pool).await
     }
 
     /// Publishes the place's `PlaceAdded` as the places relay would and waits until the local
     /// copy has it.
     pub async fn add_place(&self, place_id: PlaceId) {
-        let added = PlaceAdded {
-            place_id,
-            name: "Café Nord".to_owned(),
-            category: Category::Cafe,
-            address: "1 Harbour Street".to_owned(),
-            description: "Good coffee.".to_owned(),
-            added_by: MemberId::generate(),
-            added_at: OffsetDateTime::now_utc(),
-        };
-        self.system
-            .publish_event(&recorded(PlaceEvent::from(added), 1))
-            .await;
-        self.wait_for_place(place_id, KnownPlace::Open).await;
+        self.system.add_place(&self.pool, place_id).await;
     }
 
     pub async fn close_place(&self, place_id: PlaceId) {
-        let closed = PlaceClosed {
-            place_id,
-            closed_by: MemberId::generate(),
-            closed_at: OffsetDateTime::now_utc(),
-        };
-        self.system
-            .publish_event(&recorded(PlaceEvent::from(closed), 2))
-            .await;
-        self.wait_for_place(place_id, KnownPlace::Closed).await;
-    }
-
-    async fn wait_for_place(&self, place_id: PlaceId, status: KnownPlace) {
-        poll::until(
-            &format!("the local copy to know the place as {status:?}"),
-            DEADLINE,
-            || async {
-                let known = local_copies::place_status(&self.pool, place_id)
-                    .await
-                    .unwrap();
-                (known == status).then_some(())
-            },
-        )
-        .await;
+        self.system.close_place(&self.pool, place_id).await;
     }
 
     pub async fn deactivate(&self, member_id: MemberId) {
-        let deactivated = MemberDeactivated {
-            member_id,
-            deactivated_at: OffsetDateTime::now_utc(),
-        };
-        self.system
-            .publish_event(&recorded(MemberEvent::from(deactivated), 1))
-            .await;
-        poll::until(
-            "the deactivation to reach the local copy",
-            DEADLINE,
-            || async {
-                let active = local_copies::member_active(&self.pool, member_id)
-                    .await
-                    .unwrap();
-                (!active).then_some(())
-            },
-        )
-        .await;
+        self.system.deactivate(&self.pool, member_id).await;
     }
 
     /// The stored events of `actor`'s rating of the place.

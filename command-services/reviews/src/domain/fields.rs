@@ -43,10 +43,10 @@ pub(super) struct Content {
     photo_ids: Vec<PhotoId>,
 }
 
-impl Content {
-    /// How many photos one review may show.
-    pub(super) const MAX_PHOTOS: usize = 10;
+/// How many photos one review may show.
+pub const MAX_PHOTOS: usize = 10;
 
+impl Content {
     /// Parses a command's content into `violations`, so that the caller can report other
     /// broken fields (a closed place) in the same answer. `unverified` are the photos that the
     /// runtime found missing from object storage or uploaded by someone else; each one is
@@ -83,15 +83,15 @@ impl Content {
     }
 }
 
-/// At most [`Content::MAX_PHOTOS`], each once, each verified.
+/// At most [`MAX_PHOTOS`], each once, each verified.
 fn check_photos(
     violations: &mut Violations,
     photo_ids: &[PhotoId],
     unverified: &[PhotoId],
 ) -> Option<Vec<PhotoId>> {
     let errors_before = violations.errors().len();
-    if photo_ids.len() > Content::MAX_PHOTOS {
-        let message = format!("must hold at most {} photos", Content::MAX_PHOTOS);
+    if photo_ids.len() > MAX_PHOTOS {
+        let message = format!("must hold at most {} photos", MAX_PHOTOS);
         violations.add("photo_ids", message);
     }
     for (index, photo_id) in photo_ids.iter().enumerate() {

@@ -21,7 +21,7 @@ mod review;
 #[cfg(test)]
 mod tests;
 
-pub use fields::{Body, BoundedText, Title};
+pub use fields::{Body, BoundedText, MAX_PHOTOS, Title};
 pub use review::Review;
 
 use events::reviews::{
@@ -35,15 +35,9 @@ use validation::Violations;
 use fields::Content;
 use review::{Authorship, Status};
 
-/// What the runtime's local copy of place events says about a review's place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlaceStatus {
-    /// Never added, as far as the local copy knows.
-    Unknown,
-    Open,
-    /// Closed places keep their reviews but take no new or changed ones.
-    Closed,
-}
+/// What the service's local copy of place events says about the place a command names:
+/// the service never asks the places service while deciding.
+pub use local_copies::KnownPlace as PlaceStatus;
 
 /// The facts `decide` needs besides the state and the command.
 #[derive(Debug, Clone, PartialEq)]
