@@ -42,10 +42,9 @@ impl CommandService for PlacesService {
         envelope: CommandEnvelope<PlaceCommand>,
     ) -> Result<CommandReply, HandlerError> {
         let meta = CommandMeta::of(&envelope);
-        let actor_active = match envelope.actor.member_id {
-            Some(member_id) => local_copies::member_active(&self.pool, member_id).await?,
-            None => true,
-        };
+        let actor_active = local_copies::facts(&self.pool, envelope.actor.member_id, None)
+            .await?
+            .actor_active;
         // A new place takes its command's id, so a redelivered AddPlace names the same place.
         let new_id = PlaceId::from(meta.command_id);
         let place_id = match &envelope.payload {

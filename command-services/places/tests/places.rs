@@ -11,7 +11,6 @@ use service_kit::discovery::Registry;
 use testkit::database::TestDatabase;
 use uuid::Uuid;
 
-
 struct Fixture {
     system: TestSystem,
     db: TestDatabase,

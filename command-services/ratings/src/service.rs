@@ -52,11 +52,12 @@ impl CommandService for RatingsService {
             RatingCommand::RatePlace(rate) => rate.place_id,
             RatingCommand::RemoveRating(remove) => remove.place_id,
         };
+        let facts = local_copies::facts(&self.pool, Some(member_id), Some(place_id)).await?;
         let context = Context {
             actor: envelope.actor.clone(),
             now: OffsetDateTime::now_utc(),
-            place: local_copies::place_status(&self.pool, place_id).await?,
-            actor_active: local_copies::member_active(&self.pool, member_id).await?,
+            place: facts.place,
+            actor_active: facts.actor_active,
         };
         self.runner
             .execute::<Rating, _, _>(

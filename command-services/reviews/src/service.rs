@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use tracing::warn;
 
-use crate::domain::{Context, PlaceStatus, Review, decide};
+use crate::domain::{Context, Review, decide};
 use crate::photos;
 use crate::reservations::{self, Reservations};
 
@@ -43,21 +43,13 @@ impl ReviewsService {
         })
     }
 
-    async fn place_status(&self, place_id: PlaceId) -> Result<PlaceStatus, HandlerError> {
-        Ok(local_copies::place_status(&self.pool, place_id).await?)
-    }
-
-    /// The status of an existing review's place. A review's place is fixed when it is
-    /// written, so this read, made before the runner loads the review again to decide, holds
-    /// whatever happens to the review in between.
-    async fn review_place_status(&self, review_id: ReviewId) -> Result<PlaceStatus, HandlerError> {
+    /// The place of an existing review, if there is one. A review's place is fixed when it
+    /// is written, so this read, made before the runner loads the review again to decide,
+    /// holds whatever happens to the review in between.
+    async fn review_place(&self, review_id: ReviewId) -> Result<Option<PlaceId>, HandlerError> {
         let loaded =
             Loaded::<Review>::from_store(self.runner.store(), &stream_id(review_id)).await?;
-        match loaded.state.place_id() {
-            Some(place_id) => self.place_status(place_id).await,
-            // No such review: decide answers `not_found` before it looks at the place.
-            None => Ok(PlaceStatus::Unknown),
-        }
+        Ok(loaded.state.place_id())
     }
 
     /// The command's photos that the actor may not attach. None are asked for an actor that
@@ -89,23 +81,20 @@ impl CommandService for ReviewsService {
         envelope: CommandEnvelope<ReviewCommand>,
     ) -> Result<CommandReply, HandlerError> {
         let meta = CommandMeta::of(&envelope);
-        let actor_active = match envelope.actor.member_id {
-            Some(member_id) => local_copies::member_active(&self.pool, member_id).await?,
-            None => true,
-        };
         // A new review takes its command's id, so a redelivered WriteReview names the same review.
         let new_id = ReviewId::from(meta.command_id);
-        let (review_id, place) = match &envelope.payload {
-            ReviewCommand::WriteReview(write) => (new_id, self.place_status(write.place_id).await?),
-            ReviewCommand::EditReview(edit) => (
-                edit.review_id,
-                self.review_place_status(edit.review_id).await?,
-            ),
-            ReviewCommand::DeleteReview(delete) => (
-                delete.review_id,
-                self.review_place_status(delete.review_id).await?,
-            ),
+        // No such review: `decide` answers `not_found` before it looks at the place.
+        let (review_id, place_id) = match &envelope.payload {
+            ReviewCommand::WriteReview(write) => (new_id, Some(write.place_id)),
+            ReviewCommand::EditReview(edit) => {
+                (edit.review_id, self.review_place(edit.review_id).await?)
+            }
+            ReviewCommand::DeleteReview(delete) => {
+                (delete.review_id, self.review_place(delete.review_id).await?)
+            }
         };
+        let facts = local_copies::facts(&self.pool, envelope.actor.member_id, place_id).await?;
+        let actor_active = facts.actor_active;
         let unverified_photos = match self.unverified_photos(&envelope, actor_active).await {
             Ok(unverified) => unverified,
             Err(error) => {
@@ -121,7 +110,7 @@ impl CommandService for ReviewsService {
             actor: envelope.actor.clone(),
             now: OffsetDateTime::now_utc(),
             new_id,
-            place,
+            place: facts.place,
             actor_active,
             unverified_photos,
         };

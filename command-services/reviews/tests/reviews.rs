@@ -14,7 +14,6 @@ use sqlx::PgPool;
 use testkit::database::TestDatabase;
 use uuid::Uuid;
 
-
 struct Fixture {
     system: TestSystem,
     db: TestDatabase,

@@ -45,6 +45,10 @@ impl CommandMeta {
 /// reservations and private data (a password hash). Returning `Ok(Err(rejection))` refuses
 /// the command, and nothing of it is kept.
 pub trait PrivateWrite<E>: Send + Sync {
+    /// True when `write` never writes anything: the append then runs as one statement in a
+    /// transaction of its own, without the round trips of an explicit one.
+    const WRITES_NOTHING: bool = false;
+
     fn write(
         &self,
         conn: &mut PgConnection,
@@ -54,6 +58,8 @@ pub trait PrivateWrite<E>: Send + Sync {
 
 /// No private rows: the events are the whole effect.
 impl<E: Sync> PrivateWrite<E> for () {
+    const WRITES_NOTHING: bool = true;
+
     async fn write(
         &self,
         _conn: &mut PgConnection,
@@ -166,33 +172,11 @@ impl CommandRunner {
         A: Aggregate,
         W: PrivateWrite<A::Event>,
     {
-        let mut tx = self.store.pool().begin().await?;
-        if let Err(rejection) = private.write(&mut tx, events).await? {
-            tx.rollback().await?;
-            return self.refuse(meta, rejection).await.map(Attempt::Answered);
-        }
-
         if events.is_empty() {
-            // Nothing to append, but the answer is still recorded: deciding again on a
-            // redelivery could act on a newer state and do what this delivery did not.
-            let reply = CommandReply::from(Success::new(
-                stream_id,
-                loaded.version,
-                self.token(loaded.checkpoint),
-            ));
-            if !self
-                .store
-                .record_reply_in(&mut tx, meta.command_id, &reply)
-                .await?
-            {
-                tx.rollback().await?;
-                let first = self.store.stored_reply(meta.command_id).await?;
-                return Ok(Attempt::Answered(first));
-            }
-            tx.commit().await?;
-            return Ok(Attempt::Answered(reply));
+            return self
+                .record_unchanged(meta, stream_id, loaded, private)
+                .await;
         }
-
         let request = AppendRequest {
             stream_id: stream_id.to_owned(),
             expected_version: ExpectedVersion(loaded.version),
@@ -208,10 +192,26 @@ impl CommandRunner {
             },
             command_id: Some(meta.command_id),
         };
-        match self.store.append_in(&mut tx, &request).await {
+        let appended = if W::WRITES_NOTHING {
+            self.store.append(&request).await
+        } else {
+            let mut tx = self.store.pool().begin().await?;
+            if let Err(rejection) = private.write(&mut tx, events).await? {
+                tx.rollback().await?;
+                return self.refuse(meta, rejection).await.map(Attempt::Answered);
+            }
+            // On an error the transaction is dropped, which rolls it back.
+            match self.store.append_in(&mut tx, &request).await {
+                Ok(appended) => {
+                    tx.commit().await?;
+                    self.store.committed();
+                    Ok(appended)
+                }
+                Err(error) => Err(error),
+            }
+        };
+        match appended {
             Ok(appended) => {
-                tx.commit().await?;
-                self.store.committed();
                 metrics::counter!("waypoint_appends_total", "service" => self.store.source().to_owned())
                     .increment(1);
                 metrics::counter!("waypoint_appended_events_total", "service" => self.store.source().to_owned())
@@ -221,19 +221,50 @@ impl CommandRunner {
                         .into(),
                 ))
             }
-            Err(AppendError::Conflict { .. }) => {
-                tx.rollback().await?;
-                Ok(Attempt::Conflict)
-            }
-            Err(AppendError::AlreadyProcessed(first)) => {
-                tx.rollback().await?;
-                Ok(Attempt::Answered(*first))
-            }
+            Err(AppendError::Conflict { .. }) => Ok(Attempt::Conflict),
+            Err(AppendError::AlreadyProcessed(first)) => Ok(Attempt::Answered(*first)),
             Err(AppendError::NoEvents) => Err(HandlerError::Service(
                 "an append without events slipped through".to_owned(),
             )),
             Err(AppendError::Store(error)) => Err(error.into()),
         }
+    }
+
+    /// A command that changes no events: its private rows and its reply record commit
+    /// together. The reply is recorded because deciding again on a redelivery could act on a
+    /// newer state and do what this delivery did not.
+    async fn record_unchanged<A, W>(
+        &self,
+        meta: &CommandMeta,
+        stream_id: &str,
+        loaded: &Loaded<A>,
+        private: &W,
+    ) -> Result<Attempt, HandlerError>
+    where
+        A: Aggregate,
+        W: PrivateWrite<A::Event>,
+    {
+        let mut tx = self.store.pool().begin().await?;
+        if let Err(rejection) = private.write(&mut tx, &[]).await? {
+            tx.rollback().await?;
+            return self.refuse(meta, rejection).await.map(Attempt::Answered);
+        }
+        let reply = CommandReply::from(Success::new(
+            stream_id,
+            loaded.version,
+            self.token(loaded.checkpoint),
+        ));
+        if !self
+            .store
+            .record_reply_in(&mut tx, meta.command_id, &reply)
+            .await?
+        {
+            tx.rollback().await?;
+            let first = self.store.stored_reply(meta.command_id).await?;
+            return Ok(Attempt::Answered(first));
+        }
+        tx.commit().await?;
+        Ok(Attempt::Answered(reply))
     }
 
     fn token(&self, checkpoint: events::Checkpoint) -> ConsistencyToken {

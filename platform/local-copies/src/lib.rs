@@ -20,7 +20,7 @@ mod lookup;
 
 pub use apply::{Applied, ApplyError, apply};
 pub use consumer::{SERVICES_WITH_COPIES, SUBSCRIBED_EVENTS, run, topology};
-pub use lookup::{KnownPlace, member_active, place_status};
+pub use lookup::{Facts, KnownPlace, facts, member_active, place_status};
 
 /// Creates or upgrades the local-copy tables in the service's database.
 pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {
