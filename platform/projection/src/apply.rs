@@ -1,0 +1,124 @@
+//! Applying a batch of events to a read model: one transaction, checkpoints included.
+
+use std::collections::HashMap;
+
+use events::Checkpoint;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::checkpoints::{self, xid_to_db};
+use crate::{ApplyError, IncomingEvent, ReadModel};
+
+/// What a batch did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub applied: usize,
+    /// Already covered by their source's checkpoint: duplicates and redeliveries.
+    pub skipped: usize,
+    /// Set aside as poison, with why: recorded, and the model is degraded.
+    pub poisoned: Vec<(Uuid, String)>,
+}
+
+/// Applies `events` to `model` in one transaction, moving each source's checkpoint in the
+/// same transaction. Events a checkpoint already covers are skipped. An event the model
+/// cannot apply rolls the attempt back; the batch is then applied again without it, and it
+/// is recorded as poisoned instead, so one bad event never blocks the rest.
+///
+/// Events of one source must come in that source's commit order.
+pub async fn apply_batch<M: ReadModel>(
+    pool: &PgPool,
+    model: &M,
+    events: &[IncomingEvent],
+) -> Result<BatchOutcome, sqlx::Error> {
+    let mut poison: HashMap<Uuid, String> = HashMap::new();
+    loop {
+        let mut tx = pool.begin().await?;
+        match attempt(&mut tx, model, events, &poison).await? {
+            Attempt::Done(outcome) => {
+                tx.commit().await?;
+                return Ok(outcome);
+            }
+            Attempt::Poisoned { event_id, reason } => {
+                tx.rollback().await?;
+                tracing::error!(model = M::NAME, %event_id, %reason, "poison event set aside");
+                poison.insert(event_id, reason);
+            }
+        }
+    }
+}
+
+enum Attempt {
+    Done(BatchOutcome),
+    Poisoned { event_id: Uuid, reason: String },
+}
+
+async fn attempt<M: ReadModel>(
+    conn: &mut PgConnection,
+    model: &M,
+    events: &[IncomingEvent],
+    poison: &HashMap<Uuid, String>,
+) -> Result<Attempt, sqlx::Error> {
+    let mut applied_up_to = checkpoints::load(conn).await?;
+    let mut advanced: HashMap<&str, (Checkpoint, OffsetDateTime)> = HashMap::new();
+    let mut outcome = BatchOutcome::default();
+    for event in events {
+        let covered = applied_up_to
+            .get(&event.source)
+            .is_some_and(|checkpoint| *checkpoint >= event.checkpoint);
+        if covered {
+            outcome.skipped += 1;
+            continue;
+        }
+        if let Some(reason) = poison.get(&event.event_id) {
+            record_poison(conn, event, reason).await?;
+            outcome.poisoned.push((event.event_id, reason.clone()));
+        } else {
+            match model.apply(conn, event).await {
+                Ok(()) => outcome.applied += 1,
+                Err(ApplyError::Poison(reason)) => {
+                    return Ok(Attempt::Poisoned {
+                        event_id: event.event_id,
+                        reason,
+                    });
+                }
+                Err(ApplyError::Database(error)) => return Err(error),
+            }
+        }
+        applied_up_to.insert(event.source.clone(), event.checkpoint);
+        advanced.insert(&event.source, (event.checkpoint, event.recorded_at));
+    }
+    for (source, (checkpoint, recorded_at)) in advanced {
+        checkpoints::advance(conn, source, checkpoint, recorded_at).await?;
+    }
+    Ok(Attempt::Done(outcome))
+}
+
+async fn record_poison(
+    conn: &mut PgConnection,
+    event: &IncomingEvent,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO projection_poisoned
+             (event_id, source, event_type, transaction_id, position, reason)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event.event_id)
+    .bind(&event.source)
+    .bind(&event.event_type)
+    .bind(xid_to_db(event.checkpoint.transaction_id))
+    .bind(event.checkpoint.position)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// How many poison events are unresolved: more than none means degraded.
+pub async fn poisoned_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM projection_poisoned")
+        .fetch_one(pool)
+        .await
+}
