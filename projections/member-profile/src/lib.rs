@@ -1,0 +1,1 @@
+//! The member-profile read model.

@@ -1,0 +1,1 @@
+//! The review-feed read model.
