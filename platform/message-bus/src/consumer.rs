@@ -128,6 +128,48 @@ where
     Runner::new(bus, config, handler, shutdown).run().await
 }
 
+/// Consumes `config.queue` in batches of up to `max_batch` messages, for handlers that commit
+/// many messages in one transaction (read models).
+///
+/// The handler gets the messages in queue order. `Ok(dead)` acks the whole batch after
+/// dead-lettering the messages at the indices in `dead` (with their reasons): the handler
+/// could not use them, has recorded that, and must not see them again. `Err` keeps the batch
+/// unacked and hands the same batch to the handler again after a backoff, so order is kept
+/// (nothing goes to the tail of the queue). A batch is whatever the broker has already pushed
+/// when the first message arrives: nothing waits for a batch to fill.
+pub async fn run_batch_consumer<H, Fut>(
+    bus: Bus,
+    config: ConsumerConfig,
+    max_batch: usize,
+    handler: H,
+    shutdown: CancellationToken,
+) -> Result<(), ConsumerError>
+where
+    H: Fn(Vec<IncomingMessage>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = BatchHandled> + Send + 'static,
+{
+    let handler: BatchHandler = Arc::new(move |messages| Box::pin(handler(messages)));
+    let mode = Mode::Batch {
+        handler,
+        max: max_batch.max(1),
+    };
+    Runner::with_mode(bus, config, mode, shutdown).run().await
+}
+
+/// A batch handler's result: the indices of messages to dead-letter, with why.
+pub type BatchHandled = Result<Vec<(usize, String)>, HandlingError>;
+type BatchHandler = Arc<
+    dyn Fn(Vec<IncomingMessage>) -> Pin<Box<dyn Future<Output = BatchHandled> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// One message at a time, or batches.
+enum Mode {
+    Single(Handler),
+    Batch { handler: BatchHandler, max: usize },
+}
+
 /// A handler's result: `Some(reply)` is published to the message's `reply_to` before the ack.
 pub(crate) type Handled = Result<Option<Vec<u8>>, HandlingError>;
 pub(crate) type Handler =
@@ -136,7 +178,7 @@ pub(crate) type Handler =
 pub(crate) struct Runner {
     bus: Bus,
     config: ConsumerConfig,
-    handler: Handler,
+    mode: Mode,
     shutdown: CancellationToken,
 }
 
@@ -153,10 +195,19 @@ impl Runner {
         handler: Handler,
         shutdown: CancellationToken,
     ) -> Self {
+        Self::with_mode(bus, config, Mode::Single(handler), shutdown)
+    }
+
+    fn with_mode(
+        bus: Bus,
+        config: ConsumerConfig,
+        mode: Mode,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             bus,
             config,
-            handler,
+            mode,
             shutdown,
         }
     }
@@ -285,7 +336,20 @@ impl Runner {
             .await
     }
 
-    async fn consume(&self, channel: &ConfirmChannel, mut consumer: Consumer) -> SessionEnd {
+    async fn consume(&self, channel: &ConfirmChannel, consumer: Consumer) -> SessionEnd {
+        match &self.mode {
+            Mode::Single(_) => self.consume_one_by_one(channel, consumer).await,
+            Mode::Batch { handler, max } => {
+                self.consume_batches(channel, consumer, handler, *max).await
+            }
+        }
+    }
+
+    async fn consume_one_by_one(
+        &self,
+        channel: &ConfirmChannel,
+        mut consumer: Consumer,
+    ) -> SessionEnd {
         loop {
             let next = tokio::select! {
                 biased;
@@ -341,20 +405,117 @@ impl Runner {
     }
 
     async fn handle(&self, message: IncomingMessage) -> Handled {
-        // A panicking handler becomes a failed attempt instead of killing the runner. (Unwind
-        // safety: the handler's state is its own; a panic leaves nothing of ours half-updated.)
-        match AssertUnwindSafe((self.handler)(message))
-            .catch_unwind()
+        let Mode::Single(handler) = &self.mode else {
+            return Err(HandlingError::new("a batch runner handles batches"));
+        };
+        caught(handler(message)).await
+    }
+
+    /// Takes the first message and whatever else the broker already pushed, hands them to the
+    /// handler until it succeeds, dead-letters what it gave up on, then acks them all.
+    async fn consume_batches(
+        &self,
+        channel: &ConfirmChannel,
+        mut consumer: Consumer,
+        handler: &BatchHandler,
+        max: usize,
+    ) -> SessionEnd {
+        loop {
+            let first = tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return SessionEnd::Shutdown,
+                () = channel.lost().cancelled() => {
+                    return SessionEnd::Lost("the channel's connection is gone".to_owned());
+                }
+                next = consumer.next() => next,
+            };
+            let mut deliveries = vec![match first {
+                Some(Ok(delivery)) => delivery,
+                Some(Err(error)) => return SessionEnd::Lost(error.to_string()),
+                None => return SessionEnd::Lost("the broker cancelled the consumer".to_owned()),
+            }];
+            while deliveries.len() < max {
+                match consumer.next().now_or_never() {
+                    Some(Some(Ok(delivery))) => deliveries.push(delivery),
+                    Some(Some(Err(error))) => return SessionEnd::Lost(error.to_string()),
+                    Some(None) => {
+                        return SessionEnd::Lost("the broker cancelled the consumer".to_owned());
+                    }
+                    None => break,
+                }
+            }
+            let messages: Vec<IncomingMessage> = deliveries
+                .iter()
+                .map(|delivery| IncomingMessage::from_delivery(delivery, &self.config.queue))
+                .collect();
+            let dead = match self.handle_batch(channel, handler, messages).await {
+                Ok(dead) => dead,
+                Err(end) => return end,
+            };
+            for (index, reason) in dead {
+                let Some(delivery) = deliveries.get(index) else {
+                    continue;
+                };
+                let copy = self.failed_copy(delivery, 1, &reason, true);
+                match confirmed(channel, copy).await {
+                    Ok(_) => error!(%reason, "message dead-lettered"),
+                    Err(error) => {
+                        return SessionEnd::Lost(format!("dead-lettering a message: {error}"));
+                    }
+                }
+            }
+            let Some(last) = deliveries.last() else {
+                continue;
+            };
+            let acked = last.ack(BasicAckOptions { multiple: true });
+            match unless_lost(channel, async {
+                match acked.await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err("the channel closed before the ack".to_owned()),
+                    Err(error) => Err(format!("ack failed: {error}")),
+                }
+            })
             .await
-        {
-            Ok(handled) => handled,
-            Err(panic) => {
-                let text = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "non-text panic payload".to_owned());
-                Err(HandlingError::new(format!("handler panicked: {text}")))
+            {
+                Ok(()) => {}
+                Err(reason) => return SessionEnd::Lost(reason),
+            }
+        }
+    }
+
+    /// The handler's verdict on a batch, retried with a backoff until it gives one; the
+    /// session ends instead when shutting down or when the channel is lost (the broker then
+    /// redelivers the batch).
+    async fn handle_batch(
+        &self,
+        channel: &ConfirmChannel,
+        handler: &BatchHandler,
+        messages: Vec<IncomingMessage>,
+    ) -> Result<Vec<(usize, String)>, SessionEnd> {
+        let mut backoff = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(Duration::from_millis(50))
+            .with_max_delay(Duration::from_secs(5))
+            .without_max_times()
+            .build();
+        loop {
+            let handled = tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return Err(SessionEnd::Shutdown),
+                handled = caught(handler(messages.clone())) => handled,
+            };
+            let failure = match handled {
+                Ok(dead) => return Ok(dead),
+                Err(failure) => failure,
+            };
+            let delay = backoff.next().unwrap_or(Duration::from_secs(5));
+            warn!(reason = %failure, ?delay, batch = messages.len(), "handling a batch failed; retrying it");
+            tokio::select! {
+                () = self.shutdown.cancelled() => return Err(SessionEnd::Shutdown),
+                () = channel.lost().cancelled() => {
+                    return Err(SessionEnd::Lost("the channel's connection is gone".to_owned()));
+                }
+                () = tokio::time::sleep(delay) => {}
             }
         }
     }
@@ -470,6 +631,24 @@ impl Runner {
             payload: delivery.data.clone(),
             properties,
             message_id,
+        }
+    }
+}
+
+/// A panicking handler becomes a failure instead of killing the runner. (Unwind safety: the
+/// handler's state is its own; a panic leaves nothing of ours half-updated.)
+async fn caught<T>(
+    handled: impl Future<Output = Result<T, HandlingError>>,
+) -> Result<T, HandlingError> {
+    match AssertUnwindSafe(handled).catch_unwind().await {
+        Ok(handled) => handled,
+        Err(panic) => {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-text panic payload".to_owned());
+            Err(HandlingError::new(format!("handler panicked: {text}")))
         }
     }
 }

@@ -31,7 +31,7 @@ pub mod rpc;
 pub mod topology;
 
 pub use connection::{Bus, BusChannel, BusConfig, ConnectOptions};
-pub use consumer::{ConsumerConfig, run_consumer};
+pub use consumer::{BatchHandled, ConsumerConfig, run_batch_consumer, run_consumer};
 pub use error::{BusError, ConsumerError, HandlingError, PublishError, RpcError};
 pub use message::{IncomingMessage, OutgoingMessage, headers};
 pub use publisher::{Confirmed, PendingConfirm, Publisher};

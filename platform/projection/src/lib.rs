@@ -6,6 +6,10 @@
 //! - [`apply`]: [`apply_batch`], the one way events reach a model, live or in a rebuild: one
 //!   transaction per batch, the per-source checkpoint in the same transaction, already-applied
 //!   events skipped, poison events set aside and recorded.
+//! - [`catchup`]: a new or reset model reads its history from the source stores directly.
+//! - [`live`]: then its own queue on `waypoint.events`, in batches.
+//! - [`host`]: the process around a model: database, queue, catch-up, live, health, lag,
+//!   discovery, `main`.
 //! - [`checkpoints`]: the per-source checkpoints, what a consistency token is compared with.
 //! - [`query`]: what the query APIs share: limits, opaque cursors, ETags, read-your-writes.
 //! - [`fixtures`]: events as a source would record them, for tests and benchmarks.
@@ -19,8 +23,11 @@
 //!   reports itself degraded until an operator resolves it.
 
 pub mod apply;
+pub mod catchup;
 pub mod checkpoints;
 pub mod fixtures;
+pub mod host;
+pub mod live;
 pub mod query;
 
 pub use apply::{BatchOutcome, apply_batch};

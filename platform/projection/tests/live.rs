@@ -1,0 +1,298 @@
+//! The runner around a read model, against real PostgreSQL and RabbitMQ: catch-up from a
+//! source store handing over to the queue while events keep coming, duplicates, poison.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use event_store::{
+    AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, Relay, RelayConfig,
+};
+use events::places::{Category, PlaceAdded, PlaceEvent};
+use events::{Checkpoint, MemberId, PlaceId};
+use message_bus::{
+    Bus, BusConfig, BusNames, CancellationToken, OutgoingMessage, Publisher, Topology,
+};
+use projection::host::{Host, ModelSettings, ProjectionSettings};
+use projection::{ApplyError, IncomingEvent, ReadModel, decode, fixtures};
+use service_kit::settings::{
+    DiscoverySettings, HttpSettings, PostgresSettings, RabbitMqSettings, RedisSettings,
+};
+use sqlx::{PgConnection, PgPool};
+use testkit::database::TestDatabase;
+use testkit::poll;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Remembers every place it was told about, once: a second apply of one event would violate
+/// the primary key and fail the batch, so the tests see any double apply.
+struct Seen;
+
+impl ReadModel for Seen {
+    const NAME: &'static str = "seen";
+    const EVENT_TYPES: &'static [&'static str] = &["places.PlaceAdded"];
+
+    async fn migrate(&self, pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS seen (place_id uuid PRIMARY KEY)")
+            .execute(pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &IncomingEvent,
+    ) -> Result<(), ApplyError> {
+        let PlaceEvent::PlaceAdded(added) = decode::<PlaceEvent>(event)? else {
+            return Ok(());
+        };
+        sqlx::query("INSERT INTO seen (place_id) VALUES ($1)")
+            .bind(Uuid::from(added.place_id))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn reset(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("TRUNCATE seen").execute(conn).await.map(|_| ())
+    }
+
+    async fn checksum(&self, conn: &mut PgConnection) -> Result<String, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT coalesce(md5(string_agg(place_id::text, ',' ORDER BY place_id)), '') FROM seen",
+        )
+        .fetch_one(conn)
+        .await
+    }
+}
+
+fn added() -> PlaceEvent {
+    PlaceAdded {
+        place_id: PlaceId::from(Uuid::now_v7()),
+        name: "Lighthouse".to_owned(),
+        category: Category::Museum,
+        address: "3 Pier".to_owned(),
+        description: String::new(),
+        added_by: MemberId::from(Uuid::now_v7()),
+        added_at: OffsetDateTime::now_utc(),
+    }
+    .into()
+}
+
+struct World {
+    prefix: String,
+    names: BusNames,
+    source_db: TestDatabase,
+    source: EventStore,
+    model_db: TestDatabase,
+    bus: Bus,
+}
+
+impl World {
+    async fn new() -> Self {
+        let prefix = testkit::rabbitmq::unique_prefix();
+        let names = BusNames::with_prefix(prefix.clone());
+        let source_db = TestDatabase::create().await;
+        let source = EventStore::new(source_db.pool(4).await, "places");
+        source.migrate().await.unwrap();
+        let bus = Bus::connect(BusConfig {
+            url: testkit::rabbitmq::amqp_url(),
+            connection_name: format!("{prefix}-test"),
+            names: names.clone(),
+            topology: Topology::new(names.clone()),
+        })
+        .await
+        .unwrap();
+        Self {
+            prefix,
+            names,
+            source_db,
+            source,
+            model_db: TestDatabase::create().await,
+            bus,
+        }
+    }
+
+    fn settings(&self) -> ProjectionSettings {
+        ProjectionSettings {
+            postgres: PostgresSettings {
+                url: testkit::database::admin_url(),
+                max_connections: 5,
+            },
+            rabbitmq: RabbitMqSettings {
+                url: testkit::rabbitmq::amqp_url(),
+                prefix: self.prefix.clone(),
+            },
+            redis: RedisSettings {
+                url: "redis://127.0.0.1:6379".to_owned(),
+                key_prefix: format!("{}:", self.prefix),
+            },
+            http: HttpSettings {
+                host: "127.0.0.1".to_owned(),
+                port: 0,
+            },
+            discovery: DiscoverySettings {
+                heartbeat_interval_ms: 200,
+                ttl_ms: 1_000,
+                advertise_host: "127.0.0.1".to_owned(),
+            },
+            projection: ModelSettings {
+                database: self.model_db.name.clone(),
+                batch: 100,
+                max_wait_ms: 2_000,
+            },
+            sources: BTreeMap::from([("places".to_owned(), self.source_db.name.clone())]),
+        }
+    }
+
+    async fn start(&self) -> (String, CancellationToken, tokio::task::JoinHandle<()>) {
+        let host = Host::start(self.settings(), Seen, "test").await.unwrap();
+        let address = format!("http://{}", host.http_address().unwrap());
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            host.serve(|_| axum::Router::new(), stop).await.unwrap();
+        });
+        (address, shutdown, task)
+    }
+
+    async fn append(&self, event: &PlaceEvent) {
+        let request = AppendRequest {
+            stream_id: events::Event::stream_id(event),
+            expected_version: ExpectedVersion(0),
+            events: vec![NewEvent::from_contract(event).unwrap()],
+            metadata: EventMetadata::default(),
+            command_id: None,
+        };
+        self.source.append(&request).await.unwrap();
+    }
+
+    async fn seen(&self, pool: &PgPool) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM seen")
+            .fetch_one(pool)
+            .await
+            .unwrap_or(0)
+    }
+
+    async fn cleanup(self) {
+        self.bus.shutdown().await;
+        testkit::rabbitmq::delete_prefixed(&self.prefix).await;
+    }
+}
+
+#[tokio::test]
+async fn catch_up_hands_over_to_the_queue_while_events_keep_coming() {
+    let world = World::new().await;
+    // History from before the projection existed: published to no queue, only in the store.
+    for _ in 0..150 {
+        world.append(&added()).await;
+    }
+    let stop_relay = CancellationToken::new();
+    let relay = Relay::new(
+        world.source.clone(),
+        Publisher::new(world.bus.clone()),
+        RelayConfig::new("places", world.names.events_exchange()),
+    );
+    let relaying = tokio::spawn(relay.run(stop_relay.clone()));
+    let writer = {
+        let world_source = world.source.clone();
+        tokio::spawn(async move {
+            for _ in 0..150 {
+                let event = added();
+                let request = AppendRequest {
+                    stream_id: events::Event::stream_id(&event),
+                    expected_version: ExpectedVersion(0),
+                    events: vec![NewEvent::from_contract(&event).unwrap()],
+                    metadata: EventMetadata::default(),
+                    command_id: None,
+                };
+                world_source.append(&request).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+
+    let (_, shutdown, serving) = world.start().await;
+    writer.await.unwrap();
+    let pool = world.model_db.pool(1).await;
+    poll::until("all 300 places applied", DEADLINE, || async {
+        (world.seen(&pool).await == 300).then_some(())
+    })
+    .await;
+
+    let head = world.source.head().await.unwrap();
+    let token = events::ConsistencyToken::new("places", head);
+    assert!(
+        projection::checkpoints::covers(&pool, &token)
+            .await
+            .unwrap()
+    );
+    shutdown.cancel();
+    serving.await.unwrap();
+    stop_relay.cancel();
+    relaying.await.unwrap();
+    world.cleanup().await;
+}
+
+#[tokio::test]
+async fn duplicates_are_skipped_and_a_poison_event_is_dead_lettered_and_reported() {
+    let world = World::new().await;
+    let (address, shutdown, serving) = world.start().await;
+    let publisher = Publisher::new(world.bus.clone());
+    let publish = |event: IncomingEvent| {
+        let publisher = publisher.clone();
+        let exchange = world.names.events_exchange();
+        async move {
+            let body = serde_json::to_vec(&event).unwrap();
+            let message = OutgoingMessage::new(exchange, event.event_type.clone(), body)
+                .with_message_id(event.event_id);
+            publisher.publish(message).await.unwrap();
+        }
+    };
+    let first = fixtures::recorded(&added(), Checkpoint::new(10, 1));
+    let mut poison = fixtures::recorded(&added(), Checkpoint::new(11, 2));
+    poison.payload =
+        serde_json::value::RawValue::from_string(r#"{"place_id": 42}"#.to_owned()).unwrap();
+    let after = fixtures::recorded(&added(), Checkpoint::new(12, 3));
+
+    for event in [first.clone(), first.clone(), poison, after.clone(), first] {
+        publish(event).await;
+    }
+
+    let pool = world.model_db.pool(1).await;
+    poll::until("the good events applied", DEADLINE, || async {
+        let token = events::ConsistencyToken::new("places", Checkpoint::new(12, 3));
+        projection::checkpoints::covers(&pool, &token)
+            .await
+            .unwrap()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(world.seen(&pool).await, 2, "each good event once");
+    let dead_letters = world.names.dead_letter_queue("projection.seen");
+    poll::until("the poison event dead-lettered", DEADLINE, || async {
+        let queue = testkit::rabbitmq::queue(&dead_letters).await?;
+        (queue["messages"].as_u64() == Some(1)).then_some(())
+    })
+    .await;
+    let ready: serde_json::Value = reqwest::get(format!("{address}/health/ready"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready["checks"]["seen"]["detail"]["degraded"], true,
+        "{ready}"
+    );
+    assert_eq!(
+        ready["checks"]["seen"]["detail"]["poisoned_events"], 1,
+        "{ready}"
+    );
+    shutdown.cancel();
+    serving.await.unwrap();
+    world.cleanup().await;
+}
