@@ -13,11 +13,8 @@ use events::{Checkpoint, MemberId, PlaceId};
 use message_bus::{
     Bus, BusConfig, BusNames, CancellationToken, OutgoingMessage, Publisher, Topology,
 };
-use projection::host::{Host, ModelSettings, ProjectionSettings};
+use projection::host::{Host, ProjectionSettings};
 use projection::{ApplyError, IncomingEvent, ReadModel, decode, fixtures};
-use service_kit::settings::{
-    DiscoverySettings, HttpSettings, PostgresSettings, RabbitMqSettings, RedisSettings,
-};
 use sqlx::{PgConnection, PgPool};
 use testkit::database::TestDatabase;
 use testkit::poll;
@@ -117,35 +114,8 @@ impl World {
     }
 
     fn settings(&self) -> ProjectionSettings {
-        ProjectionSettings {
-            postgres: PostgresSettings {
-                url: testkit::database::admin_url(),
-                max_connections: 5,
-            },
-            rabbitmq: RabbitMqSettings {
-                url: testkit::rabbitmq::amqp_url(),
-                prefix: self.prefix.clone(),
-            },
-            redis: RedisSettings {
-                url: "redis://127.0.0.1:6379".to_owned(),
-                key_prefix: format!("{}:", self.prefix),
-            },
-            http: HttpSettings {
-                host: "127.0.0.1".to_owned(),
-                port: 0,
-            },
-            discovery: DiscoverySettings {
-                heartbeat_interval_ms: 200,
-                ttl_ms: 1_000,
-                advertise_host: "127.0.0.1".to_owned(),
-            },
-            projection: ModelSettings {
-                database: self.model_db.name.clone(),
-                batch: 100,
-                max_wait_ms: 2_000,
-            },
-            sources: BTreeMap::from([("places".to_owned(), self.source_db.name.clone())]),
-        }
+        let sources = BTreeMap::from([("places".to_owned(), self.source_db.name.clone())]);
+        projection_testkit::settings(&self.prefix, &self.model_db, sources)
     }
 
     async fn start(&self) -> (String, CancellationToken, tokio::task::JoinHandle<()>) {
@@ -295,4 +265,14 @@ async fn duplicates_are_skipped_and_a_poison_event_is_dead_lettered_and_reported
     shutdown.cancel();
     serving.await.unwrap();
     world.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_model_built_live_with_duplicates_equals_its_rebuild_from_the_stores() {
+    let workload = projection_testkit::Workload::generate(7, 400);
+
+    let converged = projection_testkit::converge(Seen, Seen, &workload).await;
+
+    assert_eq!(converged.live, converged.rebuilt);
+    assert_ne!(converged.live, "", "the workload added places");
 }

@@ -1,0 +1,9 @@
+//! Read models under test: workloads of events across the four sources, real source stores,
+//! and the convergence check.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod convergence;
+pub mod workload;
+
+pub use convergence::{Converged, converge, settings};
+pub use workload::{AnyEvent, Workload};
