@@ -9,10 +9,8 @@ use serde_json::Value;
 use crate::cmd::Cmd;
 use crate::http;
 use crate::services::{self, POSTGRES};
+use testkit::database::TEST_DATABASE_PREFIX;
 
-/// Must match `testkit::database::TEST_DATABASE_PREFIX`. Not imported from testkit, so that xtask
-/// builds (and can run the other crates' tests) even while testkit does not.
-const TEST_DATABASE_PREFIX: &str = "waypoint_t_";
 /// The prefix of every exchange, queue or vhost a test declares (`testkit::rabbitmq::unique_prefix`).
 const TEST_BROKER_PREFIX: &str = "t_";
 /// The prefix of every S3 bucket a test creates (bucket names allow no `_`).

@@ -4,7 +4,8 @@
 //! review per member per place, no reviews or ratings for closed places, nothing from a
 //! deactivated member, edits and deletions only of live reviews.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashMap;
+use std::hash::Hash;
 
 use events::members::{
     AvatarChanged, MemberDeactivated, MemberEvent, MemberRegistered, NicknameChanged,
@@ -64,16 +65,65 @@ pub struct Workload {
     pub events: Vec<AnyEvent>,
 }
 
+/// A set that picks a random member in constant time, so generating a million events stays
+/// linear.
+struct Pool<T> {
+    items: Vec<T>,
+    index: HashMap<T, usize>,
+}
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Copy + Eq + Hash> Pool<T> {
+    fn insert(&mut self, item: T) {
+        if !self.index.contains_key(&item) {
+            self.index.insert(item, self.items.len());
+            self.items.push(item);
+        }
+    }
+
+    fn remove(&mut self, item: &T) {
+        if let Some(position) = self.index.remove(item) {
+            self.items.swap_remove(position);
+            if let Some(moved) = self.items.get(position) {
+                self.index.insert(*moved, position);
+            }
+        }
+    }
+
+    fn contains(&self, item: &T) -> bool {
+        self.index.contains_key(item)
+    }
+
+    fn choose(&self, rng: &mut StdRng) -> Option<T> {
+        self.items.choose(rng).copied()
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
 #[derive(Default)]
 struct World {
-    members: Vec<MemberId>,
-    deactivated: BTreeSet<MemberId>,
-    places: Vec<PlaceId>,
-    closed: BTreeSet<PlaceId>,
-    /// Live reviews: id → (place, author).
-    reviews: BTreeMap<ReviewId, (PlaceId, MemberId)>,
-    reviewed: BTreeSet<(MemberId, PlaceId)>,
-    rated: BTreeSet<(MemberId, PlaceId)>,
+    members: usize,
+    places: usize,
+    active: Pool<MemberId>,
+    deactivated: Pool<MemberId>,
+    open: Pool<PlaceId>,
+    closed: Pool<PlaceId>,
+    /// Live reviews, and where each one is.
+    reviews: Pool<ReviewId>,
+    review_of: HashMap<ReviewId, (PlaceId, MemberId)>,
+    reviewed: Pool<(MemberId, PlaceId)>,
+    rated: Pool<(MemberId, PlaceId)>,
 }
 
 impl Workload {
@@ -86,28 +136,17 @@ impl Workload {
         let id = |rng: &mut StdRng| Uuid::from_u128(rng.random());
         while events.len() < size {
             let roll = rng.random_range(0..100);
-            let active: Vec<MemberId> = world
-                .members
-                .iter()
-                .copied()
-                .filter(|member| !world.deactivated.contains(member))
-                .collect();
-            let open: Vec<PlaceId> = world
-                .places
-                .iter()
-                .copied()
-                .filter(|place| !world.closed.contains(place))
-                .collect();
-            let member = active.choose(&mut rng).copied();
-            let place = open.choose(&mut rng).copied();
+            let member = world.active.choose(&mut rng);
+            let place = world.open.choose(&mut rng);
             let event = match (roll, member, place) {
                 (0..8, _, _) | (_, None, _) => {
                     let member_id = MemberId::from(id(&mut rng));
-                    world.members.push(member_id);
+                    world.members += 1;
+                    world.active.insert(member_id);
                     AnyEvent::Member(
                         MemberRegistered {
                             member_id,
-                            nickname: format!("member {}", world.members.len()),
+                            nickname: format!("member {}", world.members),
                             registered_at: now,
                         }
                         .into(),
@@ -115,11 +154,12 @@ impl Workload {
                 }
                 (8..14, Some(member), _) | (_, Some(member), None) => {
                     let place_id = PlaceId::from(id(&mut rng));
-                    world.places.push(place_id);
+                    world.places += 1;
+                    world.open.insert(place_id);
                     AnyEvent::Place(
                         PlaceAdded {
                             place_id,
-                            name: format!("Place {}", world.places.len()),
+                            name: format!("Place {}", world.places),
                             category: *[
                                 Category::Cafe,
                                 Category::Museum,
@@ -128,7 +168,7 @@ impl Workload {
                             ]
                             .choose(&mut rng)
                             .expect("a category"),
-                            address: format!("{} Main Street", world.places.len()),
+                            address: format!("{} Main Street", world.places),
                             description: "Worth a visit for the view and the coffee.".to_owned(),
                             added_by: member,
                             added_at: now,
@@ -140,7 +180,8 @@ impl Workload {
                     if !world.reviewed.contains(&(member, place)) =>
                 {
                     let review_id = ReviewId::from(id(&mut rng));
-                    world.reviews.insert(review_id, (place, member));
+                    world.reviews.insert(review_id);
+                    world.review_of.insert(review_id, (place, member));
                     world.reviewed.insert((member, place));
                     AnyEvent::Review(
                         ReviewWritten {
@@ -167,8 +208,9 @@ impl Workload {
                         .into(),
                     )
                 }
-                (62..70, _, _) if !world.reviews.is_empty() => {
-                    let (&review_id, &(place_id, author)) = pick(&mut rng, &world.reviews);
+                (62..70, _, _) if world.reviews.len() > 0 => {
+                    let review_id = world.reviews.choose(&mut rng).expect("a review");
+                    let (place_id, author) = world.review_of[&review_id];
                     if world.deactivated.contains(&author) || world.closed.contains(&place_id) {
                         continue;
                     }
@@ -184,8 +226,12 @@ impl Workload {
                         .into(),
                     )
                 }
-                (70..75, _, _) if !world.reviews.is_empty() => {
-                    let (&review_id, &(place_id, author_id)) = pick(&mut rng, &world.reviews);
+                (70..75, _, _) if world.reviews.len() > 0 => {
+                    let review_id = world.reviews.choose(&mut rng).expect("a review");
+                    let (place_id, author_id) = world.review_of[&review_id];
+                    if world.deactivated.contains(&author_id) {
+                        continue;
+                    }
                     world.reviews.remove(&review_id);
                     world.reviewed.remove(&(author_id, place_id));
                     AnyEvent::Review(
@@ -199,12 +245,8 @@ impl Workload {
                         .into(),
                     )
                 }
-                (75..80, _, _) if !world.rated.is_empty() => {
-                    let &(member_id, place_id) = world
-                        .rated
-                        .iter()
-                        .nth(rng.random_range(0..world.rated.len()))
-                        .expect("a rating");
+                (75..80, _, _) if world.rated.len() > 0 => {
+                    let (member_id, place_id) = world.rated.choose(&mut rng).expect("a rating");
                     if world.deactivated.contains(&member_id) || world.closed.contains(&place_id) {
                         continue;
                     }
@@ -247,6 +289,7 @@ impl Workload {
                     .into(),
                 ),
                 (96..98, _, Some(place)) => {
+                    world.open.remove(&place);
                     world.closed.insert(place);
                     AnyEvent::Place(
                         PlaceClosed {
@@ -258,6 +301,7 @@ impl Workload {
                     )
                 }
                 (98.., Some(member), _) => {
+                    world.active.remove(&member);
                     world.deactivated.insert(member);
                     AnyEvent::Member(
                         MemberDeactivated {
@@ -279,10 +323,4 @@ fn photos(rng: &mut StdRng) -> Vec<PhotoId> {
     (0..rng.random_range(0..3))
         .map(|_| PhotoId::from(Uuid::from_u128(rng.random())))
         .collect()
-}
-
-fn pick<'a, K, V>(rng: &mut StdRng, map: &'a BTreeMap<K, V>) -> (&'a K, &'a V) {
-    map.iter()
-        .nth(rng.random_range(0..map.len()))
-        .expect("a non-empty map")
 }

@@ -28,13 +28,18 @@ pub struct Measured {
 impl Measured {
     /// The latency below which `quantile` (0–1) of the calls finished.
     pub fn latency_ms(&self, quantile: f64) -> f64 {
-        if self.latencies_ms.is_empty() {
-            return f64::NAN;
-        }
-        let last = self.latencies_ms.len() - 1;
-        let index = ((last as f64) * quantile).round() as usize;
-        self.latencies_ms[index.min(last)]
+        self::quantile(&self.latencies_ms, quantile)
     }
+}
+
+/// The value below which `quantile` (0–1) of `sorted` lies; NaN for no values.
+pub fn quantile(sorted: &[f64], quantile: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let last = sorted.len() - 1;
+    let index = ((last as f64) * quantile).round() as usize;
+    sorted[index.min(last)]
 }
 
 /// Runs `op` on `workers` concurrent tasks for `period`, or until it returns 0 units (it ran

@@ -2,6 +2,7 @@
 
 mod commands;
 mod harness;
+mod projections;
 mod report;
 mod store;
 
@@ -19,6 +20,8 @@ pub enum Suite {
     Store,
     /// The four command services over the bus, against the bus's and the database's limits.
     Commands,
+    /// The read models: rebuilds over a million events, live apply and lag.
+    Projections,
 }
 
 pub fn run(root: &Path, suite: Suite) -> Result<()> {
@@ -46,5 +49,6 @@ pub fn run(root: &Path, suite: Suite) -> Result<()> {
     match suite {
         Suite::Store => store::run(root),
         Suite::Commands => commands::run(root),
+        Suite::Projections => projections::run(root),
     }
 }

@@ -82,6 +82,7 @@ impl Suite {
         match self {
             Suite::Store => "store",
             Suite::Commands => "commands",
+            Suite::Projections => "projections",
         }
     }
 }

@@ -1,0 +1,12 @@
+//! `place-directory`: the place-directory projection as a process of its own.
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    projection::host::main(
+        place_directory::PlaceDirectory,
+        env!("CARGO_PKG_VERSION"),
+        include_str!("../config/default.toml"),
+        place_directory::router,
+    )
+    .await
+}

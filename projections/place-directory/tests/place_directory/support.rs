@@ -1,0 +1,158 @@
+//! A fresh model per test, events recorded in each source's commit order, and requests
+//! through the router.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use events::places::{Category, PlaceAdded, PlaceEvent};
+use events::ratings::{PlaceRated, RatingEvent, RatingRemoved};
+use events::reviews::{ReviewDeleted, ReviewEvent, ReviewWritten};
+use events::{Checkpoint, Event, MemberId, PlaceId, ReviewId};
+use http_body_util::BodyExt;
+use place_directory::PlaceDirectory;
+use projection::query::{AppliedSignal, QueryContext};
+use projection::{BatchOutcome, IncomingEvent, ReadModel, apply_batch, fixtures};
+use sqlx::PgPool;
+use testkit::database::TestDatabase;
+use time::OffsetDateTime;
+use time::macros::datetime;
+use tower::ServiceExt;
+
+/// A migrated, empty model in its own database.
+pub async fn model() -> PgPool {
+    let database = TestDatabase::create().await;
+    let pool = database.pool(4).await;
+    projection::migrate(&pool).await.unwrap();
+    PlaceDirectory.migrate(&pool).await.unwrap();
+    pool
+}
+
+pub async fn apply(pool: &PgPool, events: &[IncomingEvent]) -> BatchOutcome {
+    apply_batch(pool, &PlaceDirectory, events).await.unwrap()
+}
+
+pub async fn checksum(pool: &PgPool) -> String {
+    let mut conn = pool.acquire().await.unwrap();
+    PlaceDirectory.checksum(&mut conn).await.unwrap()
+}
+
+/// Records events as their sources would: each source's checkpoints grow in commit order.
+#[derive(Debug, Default)]
+pub struct Sources {
+    positions: HashMap<&'static str, i64>,
+}
+
+impl Sources {
+    pub fn record<E: Event>(&mut self, event: impl Into<E>) -> IncomingEvent {
+        let position = self.positions.entry(E::SERVICE).or_default();
+        *position += 1;
+        let at = u64::try_from(*position).unwrap();
+        fixtures::recorded(&event.into(), Checkpoint::new(at, *position))
+    }
+
+    pub fn place(&mut self, added: PlaceAdded) -> IncomingEvent {
+        self.record::<PlaceEvent>(added)
+    }
+
+    pub fn rate(&mut self, place_id: PlaceId, member_id: MemberId, stars: u8) -> IncomingEvent {
+        self.record::<RatingEvent>(PlaceRated {
+            place_id,
+            member_id,
+            stars,
+            rated_at: OffsetDateTime::now_utc(),
+        })
+    }
+
+    pub fn unrate(&mut self, place_id: PlaceId, member_id: MemberId) -> IncomingEvent {
+        self.record::<RatingEvent>(RatingRemoved {
+            place_id,
+            member_id,
+            removed_at: OffsetDateTime::now_utc(),
+        })
+    }
+
+    pub fn write_review(&mut self, review_id: ReviewId, place_id: PlaceId) -> IncomingEvent {
+        self.record::<ReviewEvent>(ReviewWritten {
+            review_id,
+            place_id,
+            author_id: MemberId::generate(),
+            title: "A title".to_owned(),
+            body: "A body".to_owned(),
+            photo_ids: Vec::new(),
+            written_at: OffsetDateTime::now_utc(),
+        })
+    }
+
+    pub fn delete_review(&mut self, review_id: ReviewId, place_id: PlaceId) -> IncomingEvent {
+        self.record::<ReviewEvent>(ReviewDeleted {
+            review_id,
+            place_id,
+            author_id: MemberId::generate(),
+            deleted_by: MemberId::generate(),
+            deleted_at: OffsetDateTime::now_utc(),
+        })
+    }
+}
+
+/// A new place added `minute` minutes into 2026, so tests control the newest-first order.
+pub fn place(name: &str, category: Category, description: &str, minute: i64) -> PlaceAdded {
+    PlaceAdded {
+        place_id: PlaceId::generate(),
+        name: name.to_owned(),
+        category,
+        address: format!("{minute} Main Street"),
+        description: description.to_owned(),
+        added_by: MemberId::generate(),
+        added_at: datetime!(2026-01-01 0:00 UTC) + time::Duration::minutes(minute),
+    }
+}
+
+pub fn router(pool: &PgPool, max_wait: Duration) -> Router {
+    place_directory::router(QueryContext {
+        pool: pool.clone(),
+        signal: AppliedSignal::default(),
+        max_wait,
+    })
+}
+
+/// A query's answer: status, headers, and the body as JSON (`Null` when empty).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: serde_json::Value,
+}
+
+pub async fn get(router: &Router, uri: &str) -> Answer {
+    get_with(router, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+pub async fn get_with(router: &Router, request: Request<Body>) -> Answer {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The place ids of a list answer's items, in order.
+pub fn ids(answer: &Answer) -> Vec<String> {
+    answer.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["place_id"].as_str().unwrap().to_owned())
+        .collect()
+}
