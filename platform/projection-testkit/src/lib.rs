@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod convergence;
+pub mod http;
 pub mod workload;
 
 pub use convergence::{Converged, converge, settings};

@@ -12,6 +12,7 @@
 //!   discovery, `main`.
 //! - [`checkpoints`]: the per-source checkpoints, what a consistency token is compared with.
 //! - [`query`]: what the query APIs share: limits, opaque cursors, ETags, read-your-writes.
+//! - [`tables`]: emptying a model's tables and digesting them, the same way for every model.
 //! - [`fixtures`]: events as a source would record them, for tests and benchmarks.
 //!
 //! # Invariants
@@ -29,6 +30,7 @@ pub mod fixtures;
 pub mod host;
 pub mod live;
 pub mod query;
+pub mod tables;
 
 pub use apply::{BatchOutcome, apply_batch};
 

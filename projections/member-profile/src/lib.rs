@@ -22,6 +22,7 @@ pub mod profile;
 
 pub use http::router;
 
+use projection::tables::{self, Table};
 use projection::{ApplyError, IncomingEvent, ReadModel};
 use sqlx::{PgConnection, PgPool};
 
@@ -29,16 +30,12 @@ use sqlx::{PgConnection, PgPool};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MemberProfile;
 
-/// Every table of the model as whole rows in key order, in a fixed table order. No column
-/// depends on arrival order, so equal contents give equal digests.
-const CHECKSUM: &str = "
-    SELECT concat_ws(';',
-        'members:' || (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY member_id), ''))
-                         FROM members t),
-        'reviews:' || (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY review_id), ''))
-                         FROM reviews t),
-        'ratings:' || (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY member_id, place_id), ''))
-                         FROM ratings t))";
+/// The model's tables, in a fixed order, each with the key its rows are digested in.
+const TABLES: &[Table] = &[
+    Table::new("members", "member_id"),
+    Table::new("reviews", "review_id"),
+    Table::new("ratings", "member_id, place_id"),
+];
 
 impl ReadModel for MemberProfile {
     const NAME: &'static str = "member-profile";
@@ -70,13 +67,10 @@ impl ReadModel for MemberProfile {
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query("TRUNCATE members, reviews, ratings")
-            .execute(conn)
-            .await?;
-        Ok(())
+        tables::truncate(conn, TABLES).await
     }
 
     async fn checksum(&self, conn: &mut PgConnection) -> Result<String, sqlx::Error> {
-        sqlx::query_scalar(CHECKSUM).fetch_one(conn).await
+        tables::checksum(conn, TABLES).await
     }
 }

@@ -30,6 +30,7 @@ mod http;
 
 pub use http::router;
 
+use projection::tables::{self, Table};
 use projection::{ApplyError, IncomingEvent, ReadModel};
 use sqlx::{PgConnection, PgPool};
 
@@ -37,18 +38,13 @@ use sqlx::{PgConnection, PgPool};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PlaceDirectory;
 
-/// Every table of the model as whole rows in key order, in a fixed table order. No column
-/// depends on arrival order, so equal contents give equal digests.
-const CHECKSUM: &str = "
-    SELECT concat_ws(';',
-        'places:' || (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY place_id), ''))
-                        FROM places t),
-        'place_stats:' || (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY place_id), ''))
-                             FROM place_stats t),
-        'ratings:' || (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY place_id, member_id), ''))
-                         FROM ratings t),
-        'reviews:' || (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY review_id), ''))
-                         FROM reviews t))";
+/// The model's tables, in a fixed order, each with the key its rows are digested in.
+const TABLES: &[Table] = &[
+    Table::new("places", "place_id"),
+    Table::new("place_stats", "place_id"),
+    Table::new("ratings", "place_id, member_id"),
+    Table::new("reviews", "review_id"),
+];
 
 impl ReadModel for PlaceDirectory {
     const NAME: &'static str = "place-directory";
@@ -78,13 +74,10 @@ impl ReadModel for PlaceDirectory {
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query("TRUNCATE places, place_stats, ratings, reviews")
-            .execute(conn)
-            .await?;
-        Ok(())
+        tables::truncate(conn, TABLES).await
     }
 
     async fn checksum(&self, conn: &mut PgConnection) -> Result<String, sqlx::Error> {
-        sqlx::query_scalar(CHECKSUM).fetch_one(conn).await
+        tables::checksum(conn, TABLES).await
     }
 }

@@ -22,6 +22,7 @@ pub mod read;
 
 pub use http::router;
 
+use projection::tables::{self, Table};
 use projection::{ApplyError, IncomingEvent, ReadModel};
 use sqlx::{PgConnection, PgPool};
 
@@ -29,18 +30,13 @@ use sqlx::{PgConnection, PgPool};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReviewFeed;
 
-/// Every table of the model as whole rows in key order, in a fixed table order. No column
-/// depends on arrival order, so equal contents give equal digests.
-const CHECKSUM: &str = "
-    SELECT concat_ws(';',
-        'authors:' || (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY member_id), ''))
-                         FROM authors t),
-        'places:' || (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY place_id), ''))
-                        FROM places t),
-        'stars:' || (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY member_id, place_id), ''))
-                       FROM stars t),
-        'reviews:' || (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY review_id), ''))
-                         FROM reviews t))";
+/// The model's tables, in a fixed order, each with the key its rows are digested in.
+const TABLES: &[Table] = &[
+    Table::new("authors", "member_id"),
+    Table::new("places", "place_id"),
+    Table::new("stars", "member_id, place_id"),
+    Table::new("reviews", "review_id"),
+];
 
 impl ReadModel for ReviewFeed {
     const NAME: &'static str = "review-feed";
@@ -74,13 +70,10 @@ impl ReadModel for ReviewFeed {
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query("TRUNCATE authors, places, stars, reviews")
-            .execute(conn)
-            .await?;
-        Ok(())
+        tables::truncate(conn, TABLES).await
     }
 
     async fn checksum(&self, conn: &mut PgConnection) -> Result<String, sqlx::Error> {
-        sqlx::query_scalar(CHECKSUM).fetch_one(conn).await
+        tables::checksum(conn, TABLES).await
     }
 }

@@ -5,21 +5,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
 use events::places::{Category, PlaceAdded, PlaceEvent};
 use events::ratings::{PlaceRated, RatingEvent, RatingRemoved};
 use events::reviews::{ReviewDeleted, ReviewEvent, ReviewWritten};
 use events::{Checkpoint, Event, MemberId, PlaceId, ReviewId};
-use http_body_util::BodyExt;
 use place_directory::PlaceDirectory;
-use projection::query::{AppliedSignal, QueryContext};
 use projection::{BatchOutcome, IncomingEvent, ReadModel, apply_batch, fixtures};
 use sqlx::PgPool;
 use testkit::database::TestDatabase;
 use time::OffsetDateTime;
 use time::macros::datetime;
-use tower::ServiceExt;
 
 /// A migrated, empty model in its own database.
 pub async fn model() -> PgPool {
@@ -111,41 +106,10 @@ pub fn place(name: &str, category: Category, description: &str, minute: i64) -> 
 }
 
 pub fn router(pool: &PgPool, max_wait: Duration) -> Router {
-    place_directory::router(QueryContext {
-        pool: pool.clone(),
-        signal: AppliedSignal::default(),
-        max_wait,
-    })
+    place_directory::router(projection_testkit::http::query_context(pool, max_wait))
 }
 
-/// A query's answer: status, headers, and the body as JSON (`Null` when empty).
-#[derive(Debug)]
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: serde_json::Value,
-}
-
-pub async fn get(router: &Router, uri: &str) -> Answer {
-    get_with(router, Request::get(uri).body(Body::empty()).unwrap()).await
-}
-
-pub async fn get_with(router: &Router, request: Request<Body>) -> Answer {
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = if bytes.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
+pub use projection_testkit::http::{Answer, get, get_with};
 
 /// The place ids of a list answer's items, in order.
 pub fn ids(answer: &Answer) -> Vec<String> {

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::StatusCode;
 use events::members::{
     AvatarChanged, MemberDeactivated, MemberEvent, MemberRegistered, NicknameChanged,
 };
@@ -14,15 +13,12 @@ use events::places::{Category, PlaceAdded, PlaceEvent, PlaceUpdated};
 use events::ratings::{PlaceRated, RatingEvent, RatingRemoved};
 use events::reviews::{ReviewDeleted, ReviewEdited, ReviewEvent, ReviewWritten};
 use events::{Checkpoint, Event, MemberId, PhotoId, PlaceId, ReviewId};
-use http_body_util::BodyExt;
-use projection::query::{AppliedSignal, QueryContext};
 use projection::{BatchOutcome, IncomingEvent, ReadModel, apply_batch, fixtures};
 use review_feed::ReviewFeed;
 use sqlx::PgPool;
 use testkit::database::TestDatabase;
 use time::OffsetDateTime;
 use time::macros::datetime;
-use tower::ServiceExt;
 
 /// A migrated, empty model in its own database.
 pub async fn model() -> PgPool {
@@ -196,41 +192,10 @@ impl Written {
 }
 
 pub fn router(pool: &PgPool, max_wait: Duration) -> Router {
-    review_feed::router(QueryContext {
-        pool: pool.clone(),
-        signal: AppliedSignal::default(),
-        max_wait,
-    })
+    review_feed::router(projection_testkit::http::query_context(pool, max_wait))
 }
 
-/// A query's answer: status, headers, and the body as JSON (`Null` when empty).
-#[derive(Debug)]
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: serde_json::Value,
-}
-
-pub async fn get(router: &Router, uri: &str) -> Answer {
-    get_with(router, Request::get(uri).body(Body::empty()).unwrap()).await
-}
-
-pub async fn get_with(router: &Router, request: Request<Body>) -> Answer {
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = if bytes.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
+pub use projection_testkit::http::{Answer, get, get_with};
 
 /// The review ids of a list answer's items, in order.
 pub fn review_ids(answer: &Answer) -> Vec<String> {
