@@ -2,6 +2,7 @@
 //! connection name, and removes its exchanges and queues at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod batches;
 mod connection;
 mod poison;
 mod round_trip;
