@@ -69,5 +69,10 @@ pub async fn catch_up<M: ReadModel>(
         }
         info!(model = M::NAME, source = %name, "caught up");
     }
+    if applied > 0 {
+        // The tables grew from whatever the planner last saw, perhaps nothing: fresh statistics
+        // keep the live path's statements on their indexes from the first event on.
+        sqlx::query("ANALYZE").execute(pool).await?;
+    }
     Ok(applied)
 }
