@@ -381,13 +381,19 @@ pub(crate) async fn held_back(
     conn: &mut PgConnection,
     after: Checkpoint,
 ) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2))",
+    // Not `EXISTS`: for a generic plan the planner cannot see how selective the checkpoint
+    // is and scans the table for EXISTS, wading through the whole history before the first
+    // row past the checkpoint (measured: 35 ms on 300,000 events, 50–190 ms under load).
+    // The first row in commit order is an index lookup.
+    let first_after: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2)
+          ORDER BY transaction_id, position LIMIT 1",
     )
     .bind(after.transaction_id.to_string())
     .bind(after.position)
-    .fetch_one(conn)
-    .await?)
+    .fetch_optional(conn)
+    .await?;
+    Ok(first_after.is_some())
 }
 
 fn decode_event(source: &str, row: &PgRow) -> Result<RecordedEvent, StoreError> {
