@@ -116,6 +116,34 @@ async fn record_poison(
     Ok(())
 }
 
+/// Records a message on a model's queue that is not a recorded event at all (no checkpoint,
+/// perhaps no id), so that the model reports itself degraded for it as for any poison event.
+/// Its source is the first part of its routing key.
+pub async fn record_unreadable(
+    pool: &PgPool,
+    message_id: Option<&str>,
+    routing_key: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let event_id = message_id
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .unwrap_or_else(Uuid::now_v7);
+    let source = routing_key.split('.').next().unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO projection_poisoned
+             (event_id, source, event_type, transaction_id, position, reason)
+         VALUES ($1, $2, $3, 0, 0, $4)
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(source)
+    .bind(routing_key)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// How many poison events are unresolved: more than none means degraded.
 pub async fn poisoned_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM projection_poisoned")

@@ -9,6 +9,7 @@ use message_bus::{
 use sqlx::PgPool;
 use tracing::error;
 
+use crate::apply::record_unreadable;
 use crate::query::AppliedSignal;
 use crate::{IncomingEvent, ReadModel, apply_batch};
 
@@ -64,7 +65,16 @@ async fn handle<M: ReadModel>(
                 metrics::counter!("waypoint_projection_unreadable_messages_total", "projection" => M::NAME)
                     .increment(1);
                 error!(model = M::NAME, %error, "a message on the events queue is not an event");
-                dead.push((index, format!("not a recorded event: {error}")));
+                let reason = format!("not a recorded event: {error}");
+                record_unreadable(
+                    pool,
+                    message.message_id.as_deref(),
+                    &message.routing_key,
+                    &reason,
+                )
+                .await
+                .map_err(|error| HandlingError::from_error(&error))?;
+                dead.push((index, reason));
             }
         }
     }

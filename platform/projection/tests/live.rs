@@ -1,5 +1,6 @@
 //! The runner around a read model, against real PostgreSQL and RabbitMQ: catch-up from a
-//! source store handing over to the queue while events keep coming, duplicates, poison.
+//! source store handing over to the queue while events keep coming, duplicates, poison and
+//! messages that are not events at all.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -208,7 +209,7 @@ async fn catch_up_hands_over_to_the_queue_while_events_keep_coming() {
 }
 
 #[tokio::test]
-async fn duplicates_are_skipped_and_a_poison_event_is_dead_lettered_and_reported() {
+async fn duplicates_are_skipped_and_poison_and_garbage_are_dead_lettered_and_reported() {
     let world = World::new().await;
     let (address, shutdown, serving) = world.start().await;
     let publisher = Publisher::new(world.bus.clone());
@@ -231,6 +232,12 @@ async fn duplicates_are_skipped_and_a_poison_event_is_dead_lettered_and_reported
     for event in [first.clone(), first.clone(), poison, after.clone(), first] {
         publish(event).await;
     }
+    let garbage = OutgoingMessage::new(
+        world.names.events_exchange(),
+        "places.PlaceAdded",
+        b"not json".to_vec(),
+    );
+    publisher.publish(garbage).await.unwrap();
 
     let pool = world.model_db.pool(1).await;
     poll::until("the good events applied", DEADLINE, || async {
@@ -243,10 +250,14 @@ async fn duplicates_are_skipped_and_a_poison_event_is_dead_lettered_and_reported
     .await;
     assert_eq!(world.seen(&pool).await, 2, "each good event once");
     let dead_letters = world.names.dead_letter_queue("projection.seen");
-    poll::until("the poison event dead-lettered", DEADLINE, || async {
-        let queue = testkit::rabbitmq::queue(&dead_letters).await?;
-        (queue["messages"].as_u64() == Some(1)).then_some(())
-    })
+    poll::until(
+        "the poison event and the garbage dead-lettered",
+        DEADLINE,
+        || async {
+            let queue = testkit::rabbitmq::queue(&dead_letters).await?;
+            (queue["messages"].as_u64() == Some(2)).then_some(())
+        },
+    )
     .await;
     let ready: serde_json::Value = reqwest::get(format!("{address}/health/ready"))
         .await
@@ -259,9 +270,21 @@ async fn duplicates_are_skipped_and_a_poison_event_is_dead_lettered_and_reported
         "{ready}"
     );
     assert_eq!(
-        ready["checks"]["seen"]["detail"]["poisoned_events"], 1,
+        ready["checks"]["seen"]["detail"]["poisoned_events"], 2,
         "{ready}"
     );
+    poll::until("lag and poison on /metrics", DEADLINE, || async {
+        let metrics = reqwest::get(format!("{address}/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let lag = r#"waypoint_projection_lag_events{projection="seen",source="places"} 0"#;
+        let poisoned = r#"waypoint_projection_poisoned_events{projection="seen"} 2"#;
+        (metrics.contains(lag) && metrics.contains(poisoned)).then_some(())
+    })
+    .await;
     shutdown.cancel();
     serving.await.unwrap();
     world.cleanup().await;
