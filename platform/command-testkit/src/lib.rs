@@ -88,7 +88,7 @@ impl TestSystem {
                 prefix: self.prefix.clone(),
             },
             redis: RedisSettings {
-                url: redis_url(),
+                url: testkit::redis_url(),
                 key_prefix: self.redis_prefix.clone(),
             },
             http: HttpSettings {
@@ -241,10 +241,6 @@ pub fn recorded<E: Event>(event: E, transaction_id: u64) -> RecordedEvent<E> {
         traceparent: None,
         payload: event,
     }
-}
-
-fn redis_url() -> String {
-    std::env::var("WAYPOINT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
 /// A signed-in member, as the gateway puts it in the envelope.

@@ -208,7 +208,7 @@ pub fn settings(
             prefix: prefix.to_owned(),
         },
         redis: RedisSettings {
-            url: "redis://127.0.0.1:6379".to_owned(),
+            url: testkit::redis_url(),
             key_prefix: format!("{prefix}:"),
         },
         http: HttpSettings {

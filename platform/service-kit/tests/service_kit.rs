@@ -15,15 +15,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 use testkit::database::{TEST_DATABASE_PREFIX, admin_url};
 use testkit::poll;
-use testkit::unique_suffix;
+use testkit::{redis_url, unique_suffix};
 use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(10);
-
-/// The test Redis server.
-fn redis_url() -> String {
-    std::env::var("WAYPOINT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
 
 // ---------------------------------------------------------------------------------------------
 // Settings
