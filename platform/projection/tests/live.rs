@@ -80,6 +80,21 @@ fn added() -> PlaceEvent {
     .into()
 }
 
+/// One projection instance serving in the test.
+struct Running {
+    address: String,
+    instance_id: String,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap();
+    }
+}
+
 struct World {
     prefix: String,
     names: BusNames,
@@ -119,15 +134,33 @@ impl World {
         projection_testkit::settings(&self.prefix, &self.model_db, sources)
     }
 
-    async fn start(&self) -> (String, CancellationToken, tokio::task::JoinHandle<()>) {
+    async fn start(&self) -> Running {
         let host = Host::start(self.settings(), Seen, "test").await.unwrap();
         let address = format!("http://{}", host.http_address().unwrap());
+        let instance_id = host.instance_id().to_owned();
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
             host.serve(|_| axum::Router::new(), stop).await.unwrap();
         });
-        (address, shutdown, task)
+        Running {
+            address,
+            instance_id,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Publishes `event` as a relay would.
+    async fn publish(&self, event: &IncomingEvent) {
+        let body = serde_json::to_vec(event).unwrap();
+        let message =
+            OutgoingMessage::new(self.names.events_exchange(), event.event_type.clone(), body)
+                .with_message_id(event.event_id);
+        Publisher::new(self.bus.clone())
+            .publish(message)
+            .await
+            .unwrap();
     }
 
     async fn append(&self, event: &PlaceEvent) {
@@ -186,7 +219,7 @@ async fn catch_up_hands_over_to_the_queue_while_events_keep_coming() {
         })
     };
 
-    let (_, shutdown, serving) = world.start().await;
+    let instance = world.start().await;
     writer.await.unwrap();
     let pool = world.model_db.pool(1).await;
     poll::until("all 300 places applied", DEADLINE, || async {
@@ -201,8 +234,7 @@ async fn catch_up_hands_over_to_the_queue_while_events_keep_coming() {
             .await
             .unwrap()
     );
-    shutdown.cancel();
-    serving.await.unwrap();
+    instance.stop().await;
     stop_relay.cancel();
     relaying.await.unwrap();
     world.cleanup().await;
@@ -211,18 +243,8 @@ async fn catch_up_hands_over_to_the_queue_while_events_keep_coming() {
 #[tokio::test]
 async fn duplicates_are_skipped_and_poison_and_garbage_are_dead_lettered_and_reported() {
     let world = World::new().await;
-    let (address, shutdown, serving) = world.start().await;
-    let publisher = Publisher::new(world.bus.clone());
-    let publish = |event: IncomingEvent| {
-        let publisher = publisher.clone();
-        let exchange = world.names.events_exchange();
-        async move {
-            let body = serde_json::to_vec(&event).unwrap();
-            let message = OutgoingMessage::new(exchange, event.event_type.clone(), body)
-                .with_message_id(event.event_id);
-            publisher.publish(message).await.unwrap();
-        }
-    };
+    let instance = world.start().await;
+    let address = instance.address.clone();
     let first = fixtures::recorded(&added(), Checkpoint::new(10, 1));
     let mut poison = fixtures::recorded(&added(), Checkpoint::new(11, 2));
     poison.payload =
@@ -230,14 +252,17 @@ async fn duplicates_are_skipped_and_poison_and_garbage_are_dead_lettered_and_rep
     let after = fixtures::recorded(&added(), Checkpoint::new(12, 3));
 
     for event in [first.clone(), first.clone(), poison, after.clone(), first] {
-        publish(event).await;
+        world.publish(&event).await;
     }
     let garbage = OutgoingMessage::new(
         world.names.events_exchange(),
         "places.PlaceAdded",
         b"not json".to_vec(),
     );
-    publisher.publish(garbage).await.unwrap();
+    Publisher::new(world.bus.clone())
+        .publish(garbage)
+        .await
+        .unwrap();
 
     let pool = world.model_db.pool(1).await;
     poll::until("the good events applied", DEADLINE, || async {
@@ -285,8 +310,70 @@ async fn duplicates_are_skipped_and_poison_and_garbage_are_dead_lettered_and_rep
         (metrics.contains(lag) && metrics.contains(poisoned)).then_some(())
     })
     .await;
-    shutdown.cancel();
-    serving.await.unwrap();
+    instance.stop().await;
+    world.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_second_instance_stands_by_and_takes_over_when_the_active_one_stops() {
+    let world = World::new().await;
+    let (one, two) = (world.start().await, world.start().await);
+    let pool = world.model_db.pool(1).await;
+    for n in 1..=5 {
+        world
+            .publish(&fixtures::recorded(&added(), Checkpoint::new(n, n as i64)))
+            .await;
+    }
+    poll::until("the first events applied", DEADLINE, || async {
+        (world.seen(&pool).await == 5).then_some(())
+    })
+    .await;
+
+    let queue = world.names.events_queue("seen");
+    let active_connection = poll::until(
+        "the broker to name the active consumer",
+        DEADLINE,
+        || async {
+            let queue = testkit::rabbitmq::queue(&queue).await?;
+            queue["consumer_details"]
+                .as_array()?
+                .iter()
+                .find_map(|consumer| {
+                    let active = consumer["active"].as_bool() == Some(true);
+                    let name = consumer["channel_details"]["connection_name"].as_str()?;
+                    active.then(|| name.to_owned())
+                })
+        },
+    )
+    .await;
+    // The broker names connections by address; each host names its own after its instance.
+    let one_is_active = testkit::rabbitmq::connections_named(&one.instance_id)
+        .await
+        .contains(&active_connection);
+    let two_is_active = testkit::rabbitmq::connections_named(&two.instance_id)
+        .await
+        .contains(&active_connection);
+    assert!(
+        one_is_active != two_is_active,
+        "exactly one instance consumes"
+    );
+    let (active, standby) = if one_is_active {
+        (one, two)
+    } else {
+        (two, one)
+    };
+    active.stop().await;
+    for n in 6..=10 {
+        world
+            .publish(&fixtures::recorded(&added(), Checkpoint::new(n, n as i64)))
+            .await;
+    }
+
+    poll::until("the standby applies the rest", DEADLINE, || async {
+        (world.seen(&pool).await == 10).then_some(())
+    })
+    .await;
+    standby.stop().await;
     world.cleanup().await;
 }
 
