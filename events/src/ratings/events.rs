@@ -28,6 +28,27 @@ pub struct PlaceRated {
     pub rated_at: OffsetDateTime,
 }
 
+impl PlaceRated {
+    /// The fewest and the most stars a rating gives.
+    pub const STARS: std::ops::RangeInclusive<u8> = 1..=5;
+
+    /// Whether the stars are within [`Self::STARS`]; a consumer cannot use a rating that is not.
+    pub fn stars_in_range(&self) -> Result<u8, String> {
+        if Self::STARS.contains(&self.stars) {
+            Ok(self.stars)
+        } else {
+            Err(format!(
+                "{} stars from member {} for place {}: ratings are {} to {}",
+                self.stars,
+                self.member_id,
+                self.place_id,
+                Self::STARS.start(),
+                Self::STARS.end()
+            ))
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RatingRemoved {
     pub place_id: PlaceId,

@@ -234,28 +234,9 @@ impl Host {
 /// Ready when the database answers and the broker connection is up.
 fn readiness(pool: &PgPool, bus: &Bus) -> Readiness {
     let readiness = Readiness::new();
-    let pool = pool.clone();
-    readiness.add_check("postgres", move || {
-        let pool = pool.clone();
-        async move {
-            sqlx::query("SELECT 1")
-                .execute(&pool)
-                .await
-                .map(|_| ())
-                .map_err(|error| error.to_string())
-        }
-    });
+    readiness.add_postgres_check(pool);
     let bus = bus.clone();
-    readiness.add_check("rabbitmq", move || {
-        let connected = bus.is_connected();
-        async move {
-            if connected {
-                Ok(())
-            } else {
-                Err("not connected; reconnecting".to_owned())
-            }
-        }
-    });
+    readiness.add_connection_check("rabbitmq", move || bus.is_connected());
     readiness
 }
 

@@ -15,9 +15,9 @@ use projection::{ReadModel, catchup, checkpoints};
 use service_kit::settings::{
     DiscoverySettings, HttpSettings, PostgresSettings, RabbitMqSettings, RedisSettings,
 };
-use sqlx::PgPool;
 use testkit::database::TestDatabase;
 
+use crate::model::checksum;
 use crate::{AnyEvent, Workload};
 
 const SOURCES: [&str; 4] = ["members", "places", "reviews", "ratings"];
@@ -103,10 +103,7 @@ pub async fn converge<M: ReadModel>(live: M, rebuilt: M, workload: &Workload) ->
         relay.await.unwrap();
     }
 
-    let rebuilt_db = TestDatabase::create().await;
-    let rebuilt_pool = rebuilt_db.pool(4).await;
-    projection::migrate(&rebuilt_pool).await.unwrap();
-    rebuilt.migrate(&rebuilt_pool).await.unwrap();
+    let rebuilt_pool = crate::model::fresh(&rebuilt).await;
     let empty = checksum(&rebuilt, &rebuilt_pool).await;
     let sources: Vec<EventStore> = stores.into_values().collect();
     catchup::catch_up(&rebuilt_pool, &rebuilt, &sources)
@@ -121,11 +118,6 @@ pub async fn converge<M: ReadModel>(live: M, rebuilt: M, workload: &Workload) ->
     bus.shutdown().await;
     testkit::rabbitmq::delete_prefixed(&prefix).await;
     converged
-}
-
-async fn checksum<M: ReadModel>(model: &M, pool: &PgPool) -> String {
-    let mut conn = pool.acquire().await.unwrap();
-    model.checksum(&mut conn).await.unwrap()
 }
 
 /// One task per source, so the relays publish the sources interleaved as they come.

@@ -4,6 +4,7 @@
 
 pub mod convergence;
 pub mod http;
+pub mod model;
 pub mod workload;
 
 pub use convergence::{Converged, converge, settings};

@@ -48,6 +48,15 @@ impl AnyEvent {
         }
     }
 
+    pub fn wire_name(&self) -> &'static str {
+        match self {
+            Self::Member(event) => event.wire_name(),
+            Self::Place(event) => event.wire_name(),
+            Self::Review(event) => event.wire_name(),
+            Self::Rating(event) => event.wire_name(),
+        }
+    }
+
     pub fn to_new_event(&self) -> event_store::NewEvent {
         match self {
             Self::Member(event) => event_store::NewEvent::from_contract(event),

@@ -251,28 +251,9 @@ impl<M: ReadModel> Host<M> {
 /// model still answers every query it can.
 fn readiness<M: ReadModel>(pool: &PgPool, bus: &Bus) -> Readiness {
     let readiness = Readiness::new();
-    let database = pool.clone();
-    readiness.add_check("postgres", move || {
-        let pool = database.clone();
-        async move {
-            sqlx::query("SELECT 1")
-                .execute(&pool)
-                .await
-                .map(|_| ())
-                .map_err(|error| error.to_string())
-        }
-    });
+    readiness.add_postgres_check(pool);
     let bus = bus.clone();
-    readiness.add_check("rabbitmq", move || {
-        let connected = bus.is_connected();
-        async move {
-            if connected {
-                Ok(())
-            } else {
-                Err("not connected; reconnecting".to_owned())
-            }
-        }
-    });
+    readiness.add_connection_check("rabbitmq", move || bus.is_connected());
     let pool = pool.clone();
     readiness.add_detailed_check(M::NAME, move || {
         let pool = pool.clone();

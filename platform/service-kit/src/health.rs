@@ -135,6 +135,38 @@ impl Readiness {
             .insert(name.into(), check);
     }
 
+    /// Adds `postgres`: the database answers a trivial query.
+    pub fn add_postgres_check(&self, pool: &sqlx::PgPool) {
+        let pool = pool.clone();
+        self.add_check("postgres", move || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query("SELECT 1")
+                    .execute(&pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| error.to_string())
+            }
+        });
+    }
+
+    /// Adds `name` for a connection that reconnects by itself (the broker): ready while it is up.
+    pub fn add_connection_check<F>(&self, name: impl Into<String>, is_connected: F)
+    where
+        F: Fn() -> bool + Send + Sync + 'static,
+    {
+        self.add_check(name, move || {
+            let connected = is_connected();
+            async move {
+                if connected {
+                    Ok(())
+                } else {
+                    Err("not connected; reconnecting".to_owned())
+                }
+            }
+        });
+    }
+
     /// Runs every check concurrently, each with [`CHECK_TIMEOUT`].
     pub async fn report(&self) -> ReadinessReport {
         let checks: Vec<(String, Check)> = self

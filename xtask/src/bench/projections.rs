@@ -333,7 +333,7 @@ async fn lag(
         ticker.tick().await;
         let store = by_source[event.source()];
         let appended = append(store, event, &mut versions).await?;
-        if ReviewFeed::EVENT_TYPES.contains(&event_type(event).as_str()) {
+        if ReviewFeed::EVENT_TYPES.contains(&event.wire_name()) {
             pending
                 .lock()
                 .await
@@ -368,10 +368,6 @@ async fn append(
     let appended = store.append(&request).await?;
     *version += 1;
     Ok(appended.checkpoint)
-}
-
-fn event_type(event: &AnyEvent) -> String {
-    event.to_new_event().event_type
 }
 
 /// Resolves pending events as the feed's checkpoints cover them, reading all checkpoints

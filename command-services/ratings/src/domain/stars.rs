@@ -1,13 +1,15 @@
 //! `Stars`: a rating's value, 1 to 5.
 
+use events::ratings::PlaceRated;
+
 /// How many stars a member gives a place. Parsed from the command's integer so that a value
 /// outside 1 to 5 becomes a field error rather than an undecodable command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Stars(u8);
 
 impl Stars {
-    pub const MIN: u8 = 1;
-    pub const MAX: u8 = 5;
+    pub const MIN: u8 = *PlaceRated::STARS.start();
+    pub const MAX: u8 = *PlaceRated::STARS.end();
 
     /// The error is the `stars` field's message for the client.
     pub fn parse(raw: u8) -> Result<Self, String> {

@@ -8,13 +8,8 @@ use uuid::Uuid;
 pub(super) async fn apply(conn: &mut PgConnection, event: RatingEvent) -> Result<(), ApplyError> {
     let statement = match event {
         RatingEvent::PlaceRated(rated) => {
-            // Out-of-range stars would skew every average they enter; the contract says 1 to 5.
-            if !(1..=5).contains(&rated.stars) {
-                return Err(ApplyError::poison(format!(
-                    "{} stars from member {} for place {}: ratings are 1 to 5",
-                    rated.stars, rated.member_id, rated.place_id
-                )));
-            }
+            // Out-of-range stars would skew every average they enter.
+            rated.stars_in_range().map_err(ApplyError::Poison)?;
             sqlx::query(
                 "INSERT INTO ratings (member_id, place_id, stars) VALUES ($1, $2, $3)
                  ON CONFLICT (member_id, place_id) DO UPDATE SET stars = EXCLUDED.stars",

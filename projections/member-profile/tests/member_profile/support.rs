@@ -11,9 +11,8 @@ use events::{Checkpoint, Event, MemberId, PhotoId, PlaceId, ReviewId};
 use member_profile::MemberProfile;
 use member_profile::profile::{self, Profile};
 use projection::fixtures::recorded;
-use projection::{BatchOutcome, IncomingEvent, ReadModel, apply_batch};
+use projection::{BatchOutcome, IncomingEvent};
 use sqlx::PgPool;
-use testkit::database::TestDatabase;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -23,14 +22,11 @@ pub const JOINED: OffsetDateTime = datetime!(2026-03-01 12:00:00 UTC);
 
 /// A fresh database with the runner's tables and the model's.
 pub async fn model() -> PgPool {
-    let pool = TestDatabase::create().await.pool(4).await;
-    projection::migrate(&pool).await.unwrap();
-    MemberProfile.migrate(&pool).await.unwrap();
-    pool
+    projection_testkit::model::fresh(&MemberProfile).await
 }
 
 pub async fn apply(pool: &PgPool, events: &[IncomingEvent]) -> BatchOutcome {
-    apply_batch(pool, &MemberProfile, events).await.unwrap()
+    projection_testkit::model::apply(pool, &MemberProfile, events).await
 }
 
 pub async fn profile(pool: &PgPool, member_id: MemberId) -> Option<Profile> {
@@ -38,8 +34,7 @@ pub async fn profile(pool: &PgPool, member_id: MemberId) -> Option<Profile> {
 }
 
 pub async fn checksum(pool: &PgPool) -> String {
-    let mut conn = pool.acquire().await.unwrap();
-    MemberProfile.checksum(&mut conn).await.unwrap()
+    projection_testkit::model::checksum(&MemberProfile, pool).await
 }
 
 /// Hands out checkpoints in each source's commit order, as its store would.

@@ -16,12 +16,7 @@ pub(super) async fn apply(conn: &mut PgConnection, event: RatingEvent) -> Result
 /// A first rating adds to the histogram; a new one moves the member's bar from the old stars
 /// to the new.
 async fn rate(conn: &mut PgConnection, rated: PlaceRated) -> Result<(), ApplyError> {
-    if !(1..=5).contains(&rated.stars) {
-        return Err(ApplyError::poison(format!(
-            "{} stars for place {}: ratings are 1 to 5",
-            rated.stars, rated.place_id
-        )));
-    }
+    rated.stars_in_range().map_err(ApplyError::Poison)?;
     // `previous` sees the row as it was before `upsert`: one snapshot for the whole statement.
     sqlx::query(
         "WITH previous AS (

@@ -10,28 +10,22 @@ use events::ratings::{PlaceRated, RatingEvent, RatingRemoved};
 use events::reviews::{ReviewDeleted, ReviewEvent, ReviewWritten};
 use events::{Checkpoint, Event, MemberId, PlaceId, ReviewId};
 use place_directory::PlaceDirectory;
-use projection::{BatchOutcome, IncomingEvent, ReadModel, apply_batch, fixtures};
+use projection::{BatchOutcome, IncomingEvent, fixtures};
 use sqlx::PgPool;
-use testkit::database::TestDatabase;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
 /// A migrated, empty model in its own database.
 pub async fn model() -> PgPool {
-    let database = TestDatabase::create().await;
-    let pool = database.pool(4).await;
-    projection::migrate(&pool).await.unwrap();
-    PlaceDirectory.migrate(&pool).await.unwrap();
-    pool
+    projection_testkit::model::fresh(&PlaceDirectory).await
 }
 
 pub async fn apply(pool: &PgPool, events: &[IncomingEvent]) -> BatchOutcome {
-    apply_batch(pool, &PlaceDirectory, events).await.unwrap()
+    projection_testkit::model::apply(pool, &PlaceDirectory, events).await
 }
 
 pub async fn checksum(pool: &PgPool) -> String {
-    let mut conn = pool.acquire().await.unwrap();
-    PlaceDirectory.checksum(&mut conn).await.unwrap()
+    projection_testkit::model::checksum(&PlaceDirectory, pool).await
 }
 
 /// Records events as their sources would: each source's checkpoints grow in commit order.

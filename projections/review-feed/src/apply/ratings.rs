@@ -14,12 +14,7 @@ pub(super) async fn apply(conn: &mut PgConnection, event: RatingEvent) -> Result
 }
 
 async fn rate(conn: &mut PgConnection, rated: PlaceRated) -> Result<(), ApplyError> {
-    if !(1..=5).contains(&rated.stars) {
-        return Err(ApplyError::poison(format!(
-            "{} stars for place {}: ratings are 1 to 5",
-            rated.stars, rated.place_id
-        )));
-    }
+    rated.stars_in_range().map_err(ApplyError::Poison)?;
     sqlx::query(
         "WITH upsert AS (
              INSERT INTO stars (member_id, place_id, stars) VALUES ($1, $2, $3)

@@ -13,29 +13,23 @@ use events::places::{Category, PlaceAdded, PlaceEvent, PlaceUpdated};
 use events::ratings::{PlaceRated, RatingEvent, RatingRemoved};
 use events::reviews::{ReviewDeleted, ReviewEdited, ReviewEvent, ReviewWritten};
 use events::{Checkpoint, Event, MemberId, PhotoId, PlaceId, ReviewId};
-use projection::{BatchOutcome, IncomingEvent, ReadModel, apply_batch, fixtures};
+use projection::{BatchOutcome, IncomingEvent, fixtures};
 use review_feed::ReviewFeed;
 use sqlx::PgPool;
-use testkit::database::TestDatabase;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
 /// A migrated, empty model in its own database.
 pub async fn model() -> PgPool {
-    let database = TestDatabase::create().await;
-    let pool = database.pool(4).await;
-    projection::migrate(&pool).await.unwrap();
-    ReviewFeed.migrate(&pool).await.unwrap();
-    pool
+    projection_testkit::model::fresh(&ReviewFeed).await
 }
 
 pub async fn apply(pool: &PgPool, events: &[IncomingEvent]) -> BatchOutcome {
-    apply_batch(pool, &ReviewFeed, events).await.unwrap()
+    projection_testkit::model::apply(pool, &ReviewFeed, events).await
 }
 
 pub async fn checksum(pool: &PgPool) -> String {
-    let mut conn = pool.acquire().await.unwrap();
-    ReviewFeed.checksum(&mut conn).await.unwrap()
+    projection_testkit::model::checksum(&ReviewFeed, pool).await
 }
 
 /// `minute` minutes into 2026: tests choose the newest-first order.
