@@ -176,6 +176,7 @@ impl Host {
         // Background parts stop on their own token, after the command consumers have drained.
         let background = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
+        let replies = crate::replies::router(store.clone());
         let relay = Relay::new(
             store,
             Publisher::new(bus.clone()),
@@ -191,7 +192,8 @@ impl Host {
             });
         }
         let router =
-            service_kit::health::router(readiness(&pool, &bus), service_kit::metrics::install());
+            service_kit::health::router(readiness(&pool, &bus), service_kit::metrics::install())
+                .merge(replies);
         let http_stop = background.clone();
         tasks.spawn(async move {
             if let Err(error) = service_kit::http::serve(listener, router, http_stop).await {

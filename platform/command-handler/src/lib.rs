@@ -8,6 +8,7 @@
 //! - [`CommandService`], [`serve`]: a service's command queue, with the deduplication lookup
 //!   before any work and the reply published before the ack.
 //! - [`host`]: the process around it: database, relay, bus, local copies, health, discovery.
+//! - `replies.rs`: `GET /commands/{id}`, a processed command's stored reply, for the gateway.
 //!
 //! The business rules live in each service's pure `decide`; everything here is the same for
 //! every service, so that the exactly-once argument is made once.
@@ -15,6 +16,7 @@
 mod aggregate;
 mod error;
 pub mod host;
+mod replies;
 mod runner;
 mod server;
 

@@ -1,0 +1,72 @@
+//! The gateway: the only public entry point. REST under `/api/v1`, authentication, commands
+//! over the bus, queries proxied to the read models, photos, OpenAPI.
+//!
+//! # Layout
+//!
+//! - `app.rs`: [`Application`] (build, bind, run) and [`app`], the router with its layers.
+//! - `settings.rs`: the typed settings; `config/default.toml` holds the defaults.
+//! - `error.rs`: [`ApiError`], the one error type, as RFC 9457 problem+json.
+//! - `json.rs`, `path.rs`: extractors whose rejections speak problem+json.
+//! - `layers.rs`: request ids, trace context, security headers, CORS, route metrics.
+//! - `auth/`: access tokens, JWKS, sessions, refresh tokens, login throttling, `/auth/*`.
+//! - `commands/`: envelopes, the reply wait, 202 Accepted and `/commands/{id}`.
+//! - `routes/`: the command routes, one module per command service.
+//! - `proxy/`: query routes, discovery, balancing, breakers, stale fallback.
+//! - `consistency.rs`: each session's latest consistency tokens, for read-your-writes.
+//! - `rate_limit.rs`: per-address and per-member limits in Redis.
+//! - `photos/`: uploads checked by their bytes, and downloads.
+//! - `openapi.rs`: the document's shared parts.
+//!
+//! # Invariants
+//!
+//! - Only the gateway knows about tokens: services see the actor inside the command envelope.
+//! - Every id in a path is parsed before anything is sent anywhere.
+//! - Every route registers its OpenAPI path through `utoipa_axum`, so none is undocumented.
+
+mod app;
+pub mod auth;
+mod commands;
+mod consistency;
+mod error;
+mod json;
+mod layers;
+mod openapi;
+mod path;
+pub mod photos;
+pub mod proxy;
+pub mod rate_limit;
+mod routes;
+pub mod settings;
+mod state;
+
+pub use app::{API_PREFIX, Application, app, openapi_document};
+pub use error::{ApiError, Problem};
+pub use settings::{DEFAULT_SETTINGS, GatewaySettings};
+pub use state::AppState;
+
+use message_bus::CancellationToken;
+use service_kit::settings::ConfigSources;
+
+/// The gateway's whole `main`: logs, settings, build, serve until Ctrl-C or SIGTERM.
+pub async fn main() -> std::process::ExitCode {
+    service_kit::logging::init("info");
+    let sources = ConfigSources::from_env(DEFAULT_SETTINGS);
+    let outcome = async {
+        let settings: GatewaySettings = service_kit::settings::load(&sources)?;
+        let application = Application::build(settings).await?;
+        let shutdown = CancellationToken::new();
+        service_kit::shutdown::cancel_on_signal(shutdown.clone());
+        application.run_until_stopped(shutdown).await
+    }
+    .await;
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "the gateway stopped with an error"
+            );
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
