@@ -13,8 +13,8 @@
 //! - `routes/`: the command routes, one module per command service.
 //! - `proxy/`: query routes, discovery, balancing, breakers, stale fallback.
 //! - `consistency.rs`: each session's latest consistency tokens, for read-your-writes.
-//! - `rate_limit.rs`: per-address and per-member limits in Redis.
-//! - `photos/`: uploads checked by their bytes, and downloads.
+//! - `rate_limit/`: per-address and per-member limits in Redis (GCRA, one script call).
+//! - `photos/`: uploads checked by their bytes, downloads by presigned redirect or stream.
 //! - `openapi.rs`: the document's shared parts.
 //!
 //! # Invariants

@@ -1,4 +1,5 @@
-//! `cargo xtask lint`: formatting first (fast, and its diff is the clearest failure), then clippy.
+//! `cargo xtask lint`: formatting first (fast, and its diff is the clearest failure), then
+//! clippy, then the deployment files (`cargo xtask deploy-check`).
 
 use std::path::Path;
 
@@ -21,5 +22,6 @@ pub fn run(root: &Path) -> Result<()> {
             "warnings",
         ])
         .current_dir(root)
-        .run()
+        .run()?;
+    crate::deploy_check::run(root)
 }

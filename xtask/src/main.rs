@@ -4,7 +4,9 @@
 //! - [`services`]: makes sure PostgreSQL, Redis, RabbitMQ (with its management API) and the S3
 //!   server are up on their local ports, starting whichever is down.
 //! - [`test`]: services, then leftover cleanup, then the whole test suite.
-//! - [`lint`]: rustfmt and clippy, warnings denied.
+//! - [`lint`]: rustfmt and clippy, warnings denied, then [`deploy_check`].
+//! - [`deploy_check`]: docker-compose.yml and deploy/ (Kubernetes, Prometheus, Grafana),
+//!   validated offline.
 //! - [`bench`]: the benchmark suites and their shared report.
 //! - [`cmd`], [`wait`], [`http`]: running programs, polling with a deadline, a tiny HTTP client.
 //!
@@ -12,6 +14,7 @@
 
 mod bench;
 mod cmd;
+mod deploy_check;
 mod http;
 mod lint;
 mod services;
@@ -38,8 +41,11 @@ enum Command {
     Services,
     /// Start the services, clean up what earlier test runs left, and run the whole test suite.
     Test(test::Args),
-    /// Check formatting and run clippy with warnings denied.
+    /// Check formatting, run clippy with warnings denied, then validate the deployment files.
     Lint,
+    /// Validate docker-compose.yml and deploy/ (Kubernetes manifests, Prometheus, Grafana)
+    /// offline, installing the validators when missing.
+    DeployCheck,
     /// What CI runs: lint, then test.
     Ci,
     /// Run a benchmark suite and write its figures to target/bench/<suite>.json.
@@ -66,6 +72,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Services => services::ensure(&root)?,
         Command::Test(args) => return test::run(&root, &args).map(suite_exit_code),
         Command::Lint => lint::run(&root)?,
+        Command::DeployCheck => deploy_check::run(&root)?,
         Command::Ci => {
             lint::run(&root)?;
             return test::run(&root, &test::Args::default()).map(suite_exit_code);

@@ -4,4 +4,10 @@
 
 mod support;
 
+mod auth;
+mod bad_input;
+mod commands;
+mod limits;
 mod openapi;
+mod photos;
+mod proxy;

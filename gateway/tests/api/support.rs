@@ -186,6 +186,24 @@ impl TestApp {
         format!("{TEST_DATABASE_PREFIX}{}_{}", self.suffix, service.name())
     }
 
+    /// A small pool on `service`'s database (its store, its local copies).
+    pub async fn pool_of(&self, service: Service) -> sqlx::PgPool {
+        let server = service_kit::settings::PostgresSettings {
+            url: testkit::database::admin_url(),
+            max_connections: 2,
+        };
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&server.database_url(&self.database_of(service)))
+            .await
+            .expect("connect to a service's database")
+    }
+
+    /// `service`'s event store, to check what a command appended.
+    pub async fn store_of(&self, service: Service) -> event_store::EventStore {
+        event_store::EventStore::new(self.pool_of(service).await, service.name())
+    }
+
     fn source_databases(&self) -> BTreeMap<String, String> {
         Service::ALL
             .into_iter()
@@ -402,7 +420,7 @@ fn gateway_settings(system: &TestSystem, bucket: &str) -> GatewaySettings {
     settings.rabbitmq.prefix = system.prefix.clone();
     settings.redis.url = testkit::redis_url();
     settings.redis.key_prefix = system.redis_prefix.clone();
-    settings.photos.s3 = photo_settings(bucket);
+    settings.photos.store = photo_settings(bucket);
     // Quick to notice a new or vanished instance.
     settings.upstreams.refresh_ms = 100;
     settings
@@ -410,11 +428,31 @@ fn gateway_settings(system: &TestSystem, bucket: &str) -> GatewaySettings {
 
 pub fn photo_settings(bucket: &str) -> photo_store::PhotoSettings {
     photo_store::PhotoSettings {
+        backend: photo_store::PhotoBackend::S3,
+        local_dir: std::path::PathBuf::new(),
         endpoint: LOCAL_S3.to_owned(),
         region: "us-east-1".to_owned(),
         bucket: bucket.to_owned(),
         access_key: "waypoint".to_owned(),
         secret_key: "waypoint-secret".to_owned(),
         allow_http: true,
+    }
+}
+
+/// Asserts that `answer` is an RFC 9457 problem with `status` and `code`, with every member a
+/// client relies on.
+pub fn assert_problem(answer: &Answer, status: u16, code: &str) {
+    assert_eq!(answer.status.as_u16(), status, "{:?}", answer.body);
+    assert_eq!(
+        answer.header("content-type"),
+        Some("application/problem+json"),
+        "{:?}",
+        answer.headers
+    );
+    assert_eq!(answer.code(), code, "{:?}", answer.body);
+    assert_eq!(answer.body["status"], status, "{:?}", answer.body);
+    for member in ["type", "title", "detail"] {
+        let text = answer.body[member].as_str().unwrap_or_default();
+        assert!(!text.is_empty(), "no `{member}` in {:?}", answer.body);
     }
 }

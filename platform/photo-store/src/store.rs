@@ -1,137 +1,162 @@
-//! Photos as objects: `photos/<photo_id>`, with the image's content type and its uploader in
-//! the user metadata `owner` (`x-amz-meta-owner`). MinIO and s3s-fs both keep user metadata
-//! and return it on HEAD (the round-trip test holds s3s-fs to it), so the owner needs no
-//! object of its own and one HEAD answers both "does it exist" and "whose is it".
+//! [`PhotoStore`]: one handle over whichever backend the settings name. Each backend keeps a
+//! photo as one object at `photos/<photo_id>` and records its uploader beside it; callers never
+//! learn which backend they talk to, except that a download is either a redirect or a stream.
 
-use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use bytes::Bytes;
 use events::{MemberId, PhotoId};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use futures::TryStreamExt;
+use futures::stream::BoxStream;
 use object_store::path::Path;
-use object_store::{
-    Attribute, Attributes, BackoffConfig, GetOptions, ObjectStore, PutOptions, PutPayload,
-    RetryConfig,
-};
-use tracing::warn;
 
 use crate::PhotoStoreError;
-use crate::bucket::Bucket;
-use crate::settings::PhotoSettings;
-use crate::transport::PlainHttp;
-
-/// The user metadata (`x-amz-meta-owner`) that names the member who uploaded a photo.
-const OWNER: Attribute = Attribute::Metadata(Cow::Borrowed("owner"));
+use crate::local::LocalBackend;
+use crate::s3::S3Backend;
+use crate::settings::{PhotoBackend, PhotoSettings};
 
 /// What a download answers when the object has no content type.
-const UNKNOWN_CONTENT_TYPE: &str = "application/octet-stream";
+pub(crate) const UNKNOWN_CONTENT_TYPE: &str = "application/octet-stream";
 
-/// The photos' bucket. Cloning is cheap: clones share one connection pool.
+/// A photo's bytes as they are read from storage.
+pub type PhotoStream = BoxStream<'static, Result<Bytes, PhotoStoreError>>;
+
+/// A stored photo, opened for reading.
+pub struct OpenedPhoto {
+    /// As recorded at upload (the type its bytes showed).
+    pub content_type: String,
+    pub size: u64,
+    pub body: PhotoStream,
+}
+
+impl fmt::Debug for OpenedPhoto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenedPhoto")
+            .field("content_type", &self.content_type)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a client gets a photo's bytes.
+#[derive(Debug)]
+pub enum Download {
+    /// From storage itself: this URL works without credentials for the time asked for.
+    Redirect(String),
+    /// Through the caller, which sends these bytes on.
+    Stream(OpenedPhoto),
+}
+
+/// What each kind of storage does. "No such photo" is `Ok(None)`; a failure to ask is an error.
+#[async_trait]
+pub(crate) trait Backend: fmt::Debug + Send + Sync {
+    /// Creates the bucket or directory unless it exists.
+    async fn prepare(&self) -> Result<(), PhotoStoreError>;
+
+    async fn put(
+        &self,
+        photo_id: PhotoId,
+        owner: MemberId,
+        content_type: &str,
+        bytes: Bytes,
+    ) -> Result<(), PhotoStoreError>;
+
+    async fn owner(&self, photo_id: PhotoId) -> Result<Option<MemberId>, PhotoStoreError>;
+
+    async fn open(&self, photo_id: PhotoId) -> Result<Option<OpenedPhoto>, PhotoStoreError>;
+
+    /// Storage that can hand out its own links does; the rest stream.
+    async fn download(
+        &self,
+        photo_id: PhotoId,
+        _valid_for: Duration,
+    ) -> Result<Option<Download>, PhotoStoreError> {
+        Ok(self.open(photo_id).await?.map(Download::Stream))
+    }
+}
+
+/// The photos' store. Cloning is cheap: clones share one backend (and its connection pool).
 #[derive(Debug, Clone)]
 pub struct PhotoStore {
-    objects: AmazonS3,
-    bucket: Arc<Bucket>,
+    backend: Arc<dyn Backend>,
 }
 
 impl PhotoStore {
-    /// Builds the client; nothing is sent until the first call.
+    /// Builds the client. For S3 nothing is sent until the first call; the local backend
+    /// creates its directory here, since it cannot be opened without one.
     pub fn new(settings: &PhotoSettings) -> Result<Self, PhotoStoreError> {
-        check_scheme(settings)?;
-        let http = PlainHttp::new().map_err(|error| PhotoStoreError::Settings(Box::new(error)))?;
-        let objects = AmazonS3Builder::new()
-            .with_endpoint(&settings.endpoint)
-            .with_region(&settings.region)
-            .with_bucket_name(&settings.bucket)
-            .with_access_key_id(&settings.access_key)
-            .with_secret_access_key(&settings.secret_key)
-            .with_allow_http(settings.allow_http)
-            .with_retry(retry())
-            .with_http_connector(http.clone())
-            .build()
-            .map_err(|error| PhotoStoreError::Settings(Box::new(error)))?;
-        let bucket = Bucket::new(settings, http.client())?;
-        Ok(Self {
-            objects,
-            bucket: Arc::new(bucket),
-        })
+        let backend: Arc<dyn Backend> = match settings.backend {
+            PhotoBackend::S3 => Arc::new(S3Backend::new(settings)?),
+            PhotoBackend::Local => Arc::new(LocalBackend::new(&settings.local_dir)?),
+        };
+        Ok(Self { backend })
     }
 
-    /// Creates the bucket unless it exists.
+    /// Creates the bucket (or the directory) unless it exists.
     pub async fn ensure_bucket(&self) -> Result<(), PhotoStoreError> {
-        self.bucket.ensure().await
+        self.backend.prepare().await
     }
 
-    /// Stores a photo, replacing any object under the same id.
+    /// Stores a photo with its content type and owner, replacing any photo under the same id.
     pub async fn put(
         &self,
         photo_id: PhotoId,
         owner: MemberId,
         content_type: &str,
-        bytes: Vec<u8>,
+        bytes: impl Into<Bytes>,
     ) -> Result<(), PhotoStoreError> {
-        let attributes = Attributes::from_iter([
-            (Attribute::ContentType, content_type.to_owned()),
-            (OWNER, owner.to_string()),
-        ]);
-        let options = PutOptions {
-            attributes,
-            ..PutOptions::default()
-        };
-        self.objects
-            .put_opts(&key(photo_id), PutPayload::from(bytes), options)
+        self.backend
+            .put(photo_id, owner, content_type, bytes.into())
             .await
-            .map_err(PhotoStoreError::unavailable)?;
-        Ok(())
     }
 
-    /// Who uploaded the photo, from a HEAD request; `None` when there is no such photo.
+    /// Who uploaded the photo; `None` when there is no such photo.
     pub async fn owner(&self, photo_id: PhotoId) -> Result<Option<MemberId>, PhotoStoreError> {
-        let head = GetOptions::default().with_head(true);
-        let Some(found) = absent_as_none(self.objects.get_opts(&key(photo_id), head).await)? else {
-            return Ok(None);
-        };
-        let owner = found.attributes.get(&OWNER);
-        match owner.and_then(|owner| owner.parse::<MemberId>().ok()) {
-            Some(owner) => Ok(Some(owner)),
-            None => {
-                // Only the gateway writes photos, always with an owner: such an object was
-                // put there by hand, and nobody may claim it.
-                warn!(%photo_id, owner = ?owner.map(|owner| owner.as_ref()), "a photo without a readable owner counts as missing");
-                Ok(None)
-            }
-        }
+        self.backend.owner(photo_id).await
     }
 
-    /// The photo's content type and bytes; `None` when there is no such photo.
+    /// The photo's content type and bytes, read whole; `None` when there is no such photo.
     pub async fn get(
         &self,
         photo_id: PhotoId,
     ) -> Result<Option<(String, Vec<u8>)>, PhotoStoreError> {
-        let Some(found) = absent_as_none(
-            self.objects
-                .get_opts(&key(photo_id), GetOptions::default())
-                .await,
-        )?
-        else {
+        let Some(opened) = self.backend.open(photo_id).await? else {
             return Ok(None);
         };
-        let content_type = found
-            .attributes
-            .get(&Attribute::ContentType)
-            .map_or(UNKNOWN_CONTENT_TYPE, |content_type| content_type.as_ref())
-            .to_owned();
-        let bytes = found.bytes().await.map_err(PhotoStoreError::unavailable)?;
-        Ok(Some((content_type, bytes.to_vec())))
+        let capacity = usize::try_from(opened.size).unwrap_or_default();
+        let bytes = opened
+            .body
+            .try_fold(Vec::with_capacity(capacity), |mut all, chunk| async move {
+                all.extend_from_slice(&chunk);
+                Ok(all)
+            })
+            .await?;
+        Ok(Some((opened.content_type, bytes)))
+    }
+
+    /// How a client can fetch the photo: a link valid for `valid_for` where storage can sign
+    /// one (S3), else the bytes to send on (local). `None` when there is no such photo.
+    pub async fn download(
+        &self,
+        photo_id: PhotoId,
+        valid_for: Duration,
+    ) -> Result<Option<Download>, PhotoStoreError> {
+        self.backend.download(photo_id, valid_for).await
     }
 }
 
-fn key(photo_id: PhotoId) -> Path {
+/// Where a photo's bytes are, in every backend.
+pub(crate) fn key(photo_id: PhotoId) -> Path {
     Path::from(format!("photos/{photo_id}"))
 }
 
 /// `NotFound` is an answer; every other failure means the answer is unknown.
-fn absent_as_none<T>(result: object_store::Result<T>) -> Result<Option<T>, PhotoStoreError> {
+pub(crate) fn absent_as_none<T>(
+    result: object_store::Result<T>,
+) -> Result<Option<T>, PhotoStoreError> {
     match result {
         Ok(found) => Ok(Some(found)),
         Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -139,28 +164,7 @@ fn absent_as_none<T>(result: object_store::Result<T>) -> Result<Option<T>, Photo
     }
 }
 
-/// Commands wait on these requests: a few quick retries ride out a restarting server, and a
-/// server that stays down is reported within seconds rather than object_store's default minutes.
-fn retry() -> RetryConfig {
-    RetryConfig {
-        backoff: BackoffConfig {
-            init_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(500),
-            base: 2.0,
-        },
-        max_retries: 3,
-        retry_timeout: Duration::from_secs(5),
-    }
-}
-
-/// The transport speaks plain HTTP only (see `transport`), and plain HTTP must be asked for.
-fn check_scheme(settings: &PhotoSettings) -> Result<(), PhotoStoreError> {
-    let refused = if !settings.endpoint.starts_with("http://") {
-        "the endpoint must be an http:// URL: this build has no TLS client"
-    } else if !settings.allow_http {
-        "the endpoint is plain HTTP but allow_http is false"
-    } else {
-        return Ok(());
-    };
-    Err(PhotoStoreError::Settings(refused.into()))
+/// An object's bytes as a stream whose failures are this crate's.
+pub(crate) fn stream_of(found: object_store::GetResult) -> PhotoStream {
+    Box::pin(found.into_stream().map_err(PhotoStoreError::unavailable))
 }

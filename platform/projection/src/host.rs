@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::catchup::{CatchUpError, catch_up};
-use crate::query::{AppliedSignal, QueryContext};
+use crate::query::{self, AppliedSignal, QueryContext};
 use crate::{ReadModel, apply, checkpoints, live};
 
 /// How often lag is measured against the source stores.
@@ -190,6 +190,7 @@ impl<M: ReadModel> Host<M> {
             pool: pool.clone(),
             signal: signal.clone(),
             max_wait: Duration::from_millis(settings.projection.max_wait_ms),
+            sources: Some(Arc::new(query::sources_of(M::EVENT_TYPES))),
         };
         let background = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();

@@ -2,8 +2,14 @@
 //! read-your-writes and problem+json errors.
 //!
 //! Responses are JSON. A response computed before the model caught up with the client's
-//! consistency token carries `Waypoint-Freshness: stale`; otherwise `fresh`.
+//! consistency tokens carries `Waypoint-Freshness: stale`; otherwise `fresh`.
+//!
+//! `consistency` carries one token or several separated by commas (the gateway presents the
+//! client's token together with the ones it remembers for the client's session). A query waits
+//! until every token of a source the model reads is covered; a token of any other source is
+//! covered by definition, since nothing the model shows can depend on it.
 
+use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,13 +31,16 @@ pub const MAX_LIMIT: u32 = 100;
 pub const DEFAULT_LIMIT: u32 = 20;
 /// The response header that says whether the model had caught up with the client's token.
 pub const FRESHNESS_HEADER: &str = "waypoint-freshness";
+/// More tokens than this in one `consistency` parameter are refused: there are only a few
+/// sources, and each token costs a checkpoint lookup.
+pub const MAX_TOKENS: usize = 16;
 
 /// A list query's paging parameters and its read-your-writes token.
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct PageParams {
     pub cursor: Option<String>,
     pub limit: Option<u32>,
-    /// A consistency token from a command reply (`<source>.<xid>.<position>`).
+    /// Consistency tokens from command replies (`<source>.<xid>.<position>`), comma-separated.
     pub consistency: Option<String>,
 }
 
@@ -53,8 +62,9 @@ impl PageParams {
         self.cursor.as_deref().map(decode_cursor).transpose()
     }
 
-    pub fn token(&self) -> Result<Option<ConsistencyToken>, Problem> {
-        parse_token(self.consistency.as_deref())
+    /// The `consistency` tokens, if any.
+    pub fn token(&self) -> Result<Option<ConsistencyTokens>, Problem> {
+        parse_tokens(self.consistency.as_deref())
     }
 }
 
@@ -65,17 +75,57 @@ pub struct ConsistencyParams {
 }
 
 impl ConsistencyParams {
-    pub fn token(&self) -> Result<Option<ConsistencyToken>, Problem> {
-        parse_token(self.consistency.as_deref())
+    /// The `consistency` tokens, if any.
+    pub fn token(&self) -> Result<Option<ConsistencyTokens>, Problem> {
+        parse_tokens(self.consistency.as_deref())
     }
 }
 
-fn parse_token(raw: Option<&str>) -> Result<Option<ConsistencyToken>, Problem> {
-    raw.map(|raw| {
-        raw.parse()
-            .map_err(|_| Problem::invalid("consistency", "not a consistency token"))
-    })
-    .transpose()
+fn parse_tokens(raw: Option<&str>) -> Result<Option<ConsistencyTokens>, Problem> {
+    raw.map(str::parse).transpose()
+}
+
+/// What a query waits for: one token per source, the latest the client presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyTokens(Vec<ConsistencyToken>);
+
+impl ConsistencyTokens {
+    /// The tokens, one per source, ordered by source.
+    pub fn as_slice(&self) -> &[ConsistencyToken] {
+        &self.0
+    }
+}
+
+impl From<ConsistencyToken> for ConsistencyTokens {
+    fn from(token: ConsistencyToken) -> Self {
+        Self(vec![token])
+    }
+}
+
+impl std::str::FromStr for ConsistencyTokens {
+    type Err = Problem;
+
+    /// `<token>[,<token>…]`. Of two tokens of one source only the later counts: covering it
+    /// covers the earlier one.
+    fn from_str(raw: &str) -> Result<Self, Problem> {
+        let invalid = |message: &str| Problem::invalid("consistency", message);
+        let pieces: Vec<&str> = raw.split(',').map(str::trim).collect();
+        if pieces.len() > MAX_TOKENS {
+            return Err(invalid(&format!("at most {MAX_TOKENS} tokens")));
+        }
+        let mut tokens: Vec<ConsistencyToken> = Vec::with_capacity(pieces.len());
+        for piece in pieces {
+            let token: ConsistencyToken = piece
+                .parse()
+                .map_err(|_| invalid("not a consistency token"))?;
+            match tokens.iter_mut().find(|kept| kept.source == token.source) {
+                Some(kept) => kept.checkpoint = kept.checkpoint.max(token.checkpoint),
+                None => tokens.push(token),
+            }
+        }
+        tokens.sort_by(|a, b| a.source.cmp(&b.source));
+        Ok(Self(tokens))
+    }
 }
 
 /// One page of a list, with the cursor of the next page when there is one.
@@ -139,21 +189,51 @@ impl AppliedSignal {
     }
 }
 
-/// What every query handler of a model holds: its database, the signal of applied batches and
-/// how long a query may wait for a client's token.
+/// What every query handler of a model holds: its database, the signal of applied batches,
+/// how long a query may wait for a client's tokens, and which sources the model reads.
 #[derive(Debug, Clone)]
 pub struct QueryContext {
     pub pool: PgPool,
     pub signal: AppliedSignal,
     /// Read-your-writes waits at most this long, then answers stale (2 s by default).
     pub max_wait: Duration,
+    /// The sources whose events the model reads ([`sources_of`] its event types); tokens of
+    /// other sources are ignored. `None` when unknown (a bare router in a test): then every
+    /// token is waited for.
+    pub sources: Option<Arc<BTreeSet<String>>>,
 }
 
 impl QueryContext {
-    /// Waits for the client's token, if any; see [`wait_for`].
-    pub async fn freshness(&self, token: Option<&ConsistencyToken>) -> Result<Freshness, Problem> {
-        Ok(wait_for(&self.pool, &self.signal, token, self.max_wait).await?)
+    /// Waits for the client's tokens of the sources this model reads; see [`wait_for_all`].
+    pub async fn freshness(
+        &self,
+        tokens: Option<&ConsistencyTokens>,
+    ) -> Result<Freshness, Problem> {
+        let Some(tokens) = tokens else {
+            return Ok(Freshness::Fresh);
+        };
+        let relevant: Vec<ConsistencyToken> = tokens
+            .as_slice()
+            .iter()
+            .filter(|token| {
+                self.sources
+                    .as_ref()
+                    .is_none_or(|sources| sources.contains(&token.source))
+            })
+            .cloned()
+            .collect();
+        Ok(wait_for_all(&self.pool, &self.signal, &relevant, self.max_wait).await?)
     }
+}
+
+/// The sources a model with these event types reads: the `<service>` of each
+/// `<service>.<EventType>`.
+pub fn sources_of(event_types: &[&str]) -> BTreeSet<String> {
+    event_types
+        .iter()
+        .filter_map(|event_type| event_type.split_once('.'))
+        .map(|(source, _)| source.to_owned())
+        .collect()
 }
 
 /// How often a waiter looks again when no local signal comes.
@@ -166,14 +246,31 @@ pub async fn wait_for(
     token: Option<&ConsistencyToken>,
     max_wait: Duration,
 ) -> Result<Freshness, sqlx::Error> {
-    let Some(token) = token else {
-        return Ok(Freshness::Fresh);
-    };
+    let tokens = token.map(std::slice::from_ref).unwrap_or_default();
+    wait_for_all(pool, signal, tokens, max_wait).await
+}
+
+/// Waits up to `max_wait` until the model's checkpoints cover every one of `tokens`.
+pub async fn wait_for_all(
+    pool: &PgPool,
+    signal: &AppliedSignal,
+    tokens: &[ConsistencyToken],
+    max_wait: Duration,
+) -> Result<Freshness, sqlx::Error> {
+    let mut waiting: Vec<&ConsistencyToken> = tokens.iter().collect();
     let deadline = tokio::time::Instant::now() + max_wait;
     loop {
         // Registered before the check, so a batch committed in between still wakes us.
         let applied = signal.0.notified();
-        if checkpoints::covers(pool, token).await? {
+        // A covered token stays covered (checkpoints never move back): it is not asked again.
+        let mut still_waiting = Vec::with_capacity(waiting.len());
+        for token in waiting {
+            if !checkpoints::covers(pool, token).await? {
+                still_waiting.push(token);
+            }
+        }
+        waiting = still_waiting;
+        if waiting.is_empty() {
             return Ok(Freshness::Fresh);
         }
         let now = tokio::time::Instant::now();
@@ -307,5 +404,73 @@ impl IntoResponse for Problem {
             body,
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use events::Checkpoint;
+
+    fn token(source: &str, transaction_id: u64, position: i64) -> ConsistencyToken {
+        ConsistencyToken::new(source, Checkpoint::new(transaction_id, position))
+    }
+
+    #[test]
+    fn one_token_parses_as_before() {
+        let params = ConsistencyParams {
+            consistency: Some("places.12.3".to_owned()),
+        };
+        let tokens = params.token().unwrap().unwrap();
+        assert_eq!(tokens.as_slice(), [token("places", 12, 3)]);
+        assert_eq!(ConsistencyParams::default().token().unwrap(), None);
+    }
+
+    #[test]
+    fn several_tokens_parse_one_per_source_keeping_the_latest() {
+        let tokens: ConsistencyTokens = "reviews.7.1, places.12.3,places.15.1,places.12.9"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            tokens.as_slice(),
+            [token("places", 15, 1), token("reviews", 7, 1)]
+        );
+    }
+
+    #[test]
+    fn a_malformed_piece_refuses_the_whole_parameter() {
+        for raw in [
+            "places.12.3,",
+            "places.12.3,nope",
+            ",places.12.3",
+            "",
+            "places.12",
+        ] {
+            let problem = raw.parse::<ConsistencyTokens>().unwrap_err();
+            assert_eq!(problem.status, 400, "{raw}");
+            assert_eq!(problem.errors[0].field, "consistency", "{raw}");
+        }
+    }
+
+    #[test]
+    fn too_many_tokens_are_refused() {
+        let raw = vec!["places.1.1"; MAX_TOKENS + 1].join(",");
+        let problem = raw.parse::<ConsistencyTokens>().unwrap_err();
+        assert_eq!(problem.errors[0].field, "consistency");
+        let raw = vec!["places.1.1"; MAX_TOKENS].join(",");
+        assert!(raw.parse::<ConsistencyTokens>().is_ok());
+    }
+
+    #[test]
+    fn a_model_reads_the_sources_of_its_event_types() {
+        let sources = sources_of(&[
+            "places.PlaceAdded",
+            "ratings.PlaceRated",
+            "places.PlaceClosed",
+        ]);
+        assert_eq!(
+            sources.into_iter().collect::<Vec<_>>(),
+            ["places", "ratings"]
+        );
     }
 }

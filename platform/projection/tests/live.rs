@@ -1,9 +1,10 @@
 //! The runner around a read model, against real PostgreSQL and RabbitMQ: catch-up from a
 //! source store handing over to the queue while events keep coming, duplicates, poison and
-//! messages that are not events at all.
+//! messages that are not events at all; and read-your-writes waits over several tokens.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use event_store::{
@@ -15,6 +16,7 @@ use message_bus::{
     Bus, BusConfig, BusNames, CancellationToken, OutgoingMessage, Publisher, Topology,
 };
 use projection::host::{Host, ProjectionSettings};
+use projection::query::{AppliedSignal, ConsistencyTokens, Freshness, QueryContext, wait_for_all};
 use projection::{ApplyError, IncomingEvent, ReadModel, decode, fixtures};
 use sqlx::{PgConnection, PgPool};
 use testkit::database::TestDatabase;
@@ -385,4 +387,68 @@ async fn a_model_built_live_with_duplicates_equals_its_rebuild_from_the_stores()
 
     assert_eq!(converged.live, converged.rebuilt);
     assert_ne!(converged.live, converged.empty, "the workload added places");
+}
+
+/// Sets `source`'s checkpoint as an applied batch would.
+async fn set_checkpoint(pool: &PgPool, source: &str, transaction_id: i64, position: i64) {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (source, transaction_id, position, recorded_at)
+         VALUES ($1, $2, $3, now())
+         ON CONFLICT (source) DO UPDATE
+            SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position",
+    )
+    .bind(source)
+    .bind(transaction_id)
+    .bind(position)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_query_waits_until_every_token_of_a_source_it_reads_is_covered() {
+    let database = TestDatabase::create().await;
+    let pool = database.pool(4).await;
+    projection::migrate(&pool).await.unwrap();
+    set_checkpoint(&pool, "places", 5, 1).await;
+    set_checkpoint(&pool, "reviews", 2, 1).await;
+    let signal = AppliedSignal::default();
+    let tokens: ConsistencyTokens = "places.5.1,reviews.3.1".parse().unwrap();
+
+    let short = Duration::from_millis(100);
+    let one_behind = wait_for_all(&pool, &signal, tokens.as_slice(), short).await;
+    assert_eq!(one_behind.unwrap(), Freshness::Stale, "reviews is behind");
+
+    let waiting = tokio::spawn({
+        let (pool, signal, tokens) = (pool.clone(), signal.clone(), tokens.clone());
+        async move { wait_for_all(&pool, &signal, tokens.as_slice(), DEADLINE).await }
+    });
+    set_checkpoint(&pool, "reviews", 3, 1).await;
+    signal.notify();
+    assert_eq!(waiting.await.unwrap().unwrap(), Freshness::Fresh);
+
+    // A model that reads only places does not wait for a members token it will never cover.
+    let context = QueryContext {
+        pool: pool.clone(),
+        signal,
+        max_wait: DEADLINE,
+        sources: Some(Arc::new(BTreeSet::from(["places".to_owned()]))),
+    };
+    let foreign: ConsistencyTokens = "places.5.1,members.99.1".parse().unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        context.freshness(Some(&foreign)).await.unwrap(),
+        Freshness::Fresh
+    );
+    assert!(started.elapsed() < DEADLINE / 2, "answered without waiting");
+    let unknown_sources = QueryContext {
+        sources: None,
+        max_wait: short,
+        ..context
+    };
+    assert_eq!(
+        unknown_sources.freshness(Some(&foreign)).await.unwrap(),
+        Freshness::Stale,
+        "without the model's sources every token counts"
+    );
 }

@@ -120,6 +120,8 @@ impl Fixture {
 
 pub fn photo_settings(endpoint: &str, bucket: &str) -> PhotoSettings {
     PhotoSettings {
+        backend: photo_store::PhotoBackend::S3,
+        local_dir: std::path::PathBuf::new(),
         endpoint: endpoint.to_owned(),
         region: "us-east-1".to_owned(),
         bucket: bucket.to_owned(),
