@@ -4,9 +4,13 @@
 
 use std::time::Duration;
 
+use axum::http::HeaderName;
 use events::ConsistencyToken;
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
+
+/// Carries a command's token in its answer, and a client's tokens in its queries.
+pub const CONSISTENCY_HEADER: HeaderName = HeaderName::from_static("x-consistency-token");
 
 /// Long past the time any projection takes to catch up: after it, waiting would not help.
 const REMEMBERED_FOR: Duration = Duration::from_secs(600);

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use rand::RngCore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::consistency::CONSISTENCY_HEADER;
 use crate::error::ApiError;
 use crate::settings::CorsSettings;
 
@@ -57,14 +58,14 @@ pub fn cors(settings: &CorsSettings) -> CorsLayer {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             HeaderName::from_static("idempotency-key"),
-            HeaderName::from_static("x-consistency-token"),
+            CONSISTENCY_HEADER,
             REQUEST_ID,
             TRACEPARENT,
         ])
         .expose_headers([
             header::LOCATION,
             header::RETRY_AFTER,
-            HeaderName::from_static("x-consistency-token"),
+            CONSISTENCY_HEADER,
             HeaderName::from_static("x-waypoint-stale"),
             HeaderName::from_static("ratelimit-limit"),
             HeaderName::from_static("ratelimit-remaining"),

@@ -11,10 +11,8 @@ use uuid::Uuid;
 
 use super::context::CommandContext;
 use super::status::{Accepted, StatusStore};
+use crate::consistency::CONSISTENCY_HEADER;
 use crate::error::ApiError;
-
-/// The response header carrying a command's read-your-writes token.
-pub const CONSISTENCY_HEADER: &str = "x-consistency-token";
 
 /// Sends commands and waits for their replies. Cheap to clone.
 #[derive(Debug, Clone)]

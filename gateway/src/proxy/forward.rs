@@ -13,12 +13,11 @@ use super::stale::StaleEntry;
 use super::upstream::{Answer, Outgoing};
 use super::{FRESHNESS_HEADER, Proxy};
 use crate::auth::Identity;
+use crate::consistency::CONSISTENCY_HEADER;
 use crate::error::ApiError;
 use crate::layers::{REQUEST_ID, TRACEPARENT};
 use crate::state::AppState;
 
-/// The client's tokens from its earlier commands.
-pub(crate) const CONSISTENCY_HEADER: HeaderName = HeaderName::from_static("x-consistency-token");
 /// The parameter the read models take their tokens in, and clients may use instead of the
 /// header.
 const CONSISTENCY_PARAMETER: &str = "consistency";

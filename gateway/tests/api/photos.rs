@@ -212,6 +212,25 @@ async fn the_local_backend_streams_a_photo_with_its_type() {
 }
 
 #[tokio::test]
+async fn s3_photos_are_streamed_when_links_are_turned_off() {
+    let app = app_with_members(|app| app.settings.photos.presign_ttl_s = 0).await;
+    let session = app.register().await;
+    let photo_id = uploaded(&app, &session, image(PNG)).await;
+
+    let response = app
+        .http
+        .get(app.url(&format!("/api/v1/photos/{photo_id}")))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()[CONTENT_TYPE], "image/png");
+    assert_eq!(response.bytes().await.unwrap().as_ref(), image(PNG));
+    app.finish().await;
+}
+
+#[tokio::test]
 async fn storage_that_is_down_is_a_503_and_the_gateway_still_starts() {
     let app = app_with_members(|app| {
         app.settings.photos.store.endpoint = "http://127.0.0.1:1".to_owned();
