@@ -6,8 +6,8 @@
 #   docker build --build-arg SERVICE=reviews -t waypoint/reviews .
 #
 # SERVICE is one of: members, places, reviews, ratings (command services), review-feed,
-# place-directory, member-profile (projections), gateway. docker-compose.yml builds all eight;
-# the build stage is the same for each, so BuildKit runs it once.
+# place-directory, member-profile, top-reviewers (projections), gateway. docker-compose.yml
+# builds all nine; the build stage is the same for each, so BuildKit runs it once.
 
 ARG RUST_IMAGE=rust:1.95-slim-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
@@ -27,12 +27,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release --locked \
         -p members -p places -p reviews -p ratings \
-        -p review-feed -p place-directory -p member-profile \
+        -p review-feed -p place-directory -p member-profile -p top-reviewers \
         -p gateway \
     && mkdir -p /out \
     && cp target/release/members target/release/places target/release/reviews \
           target/release/ratings target/release/review-feed target/release/place-directory \
-          target/release/member-profile target/release/gateway /out/
+          target/release/member-profile target/release/top-reviewers \
+          target/release/gateway /out/
 
 # ---------------------------------------------------------------------------------------------
 # Runtime: one binary, a non-root user, curl for the container healthcheck.

@@ -10,10 +10,13 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use dynamic_config::{Apply, ApplyError, DynamicConfig, Follower};
 use message_bus::{Bus, BusConfig, BusNames, CancellationToken, Topology};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use service_kit::discovery::Registry;
+use service_kit::discovery::{InstanceInfo, Registry};
 use service_kit::health::Readiness;
+use service_kit::settings::DiscoverySettings;
+use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
@@ -21,11 +24,10 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::Auth;
 use crate::commands::{Dispatcher, StatusStore};
-use crate::consistency::SessionTokens;
 use crate::openapi::ApiDoc;
 use crate::photos::Photos;
-use crate::proxy::Proxy;
-use crate::rate_limit::RateLimiter;
+use crate::proxy::{BreakerSettings, Proxy};
+use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::settings::GatewaySettings;
 use crate::state::AppState;
 use crate::{auth, commands, layers, photos, proxy, rate_limit, routes};
@@ -39,6 +41,10 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     bus: Bus,
+    registry: Registry,
+    instance_id: String,
+    advertise_host: String,
+    follower: Follower,
 }
 
 impl Application {
@@ -47,7 +53,7 @@ impl Application {
         let names = BusNames::with_prefix(settings.rabbitmq.prefix.clone());
         let bus = Bus::connect(BusConfig {
             url: settings.rabbitmq.url.clone(),
-            connection_name: instance_id,
+            connection_name: instance_id.clone(),
             topology: Topology::new(names.clone()),
             names,
         })
@@ -69,13 +75,12 @@ impl Application {
                 statuses,
                 Duration::from_millis(settings.commands.reply_timeout_ms),
             ),
-            tokens: SessionTokens::new(redis.clone(), prefix),
             proxy: Arc::new(
                 Proxy::new(
                     &settings.upstreams,
                     &settings.breaker,
                     &settings.stale,
-                    registry,
+                    registry.clone(),
                     redis.clone(),
                     prefix,
                 )
@@ -84,12 +89,18 @@ impl Application {
             rate_limiter: Arc::new(RateLimiter::new(&settings.rate_limit, redis, prefix).await?),
             photos: Arc::new(Photos::new(&settings.photos).await?),
         };
+        let follower = Follower::new(&settings.rabbitmq, &settings.redis, &instance_id)
+            .with(LiveSettings::new(&state, &settings));
         let router = app(state, &settings).merge(operations(&bus));
         let listener = service_kit::http::bind(&settings.http).await?;
         Ok(Self {
             listener,
             router,
             bus,
+            registry,
+            instance_id,
+            advertise_host: settings.http.host.clone(),
+            follower,
         })
     }
 
@@ -97,22 +108,108 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown`, lets requests in flight finish, then disconnects.
+    /// Serves until `shutdown` while following the dynamic configuration, lets requests in
+    /// flight finish, deregisters, then disconnects.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             listener,
             router,
             bus,
+            registry,
+            instance_id,
+            advertise_host,
+            follower,
         } = self;
-        tracing::info!(address = %listener.local_addr()?, "gateway serving");
+        let address = listener.local_addr()?;
+        tracing::info!(%address, "gateway serving");
+        let discovery = discovery_settings(advertise_host);
+        let registration = registry
+            .register(
+                InstanceInfo {
+                    service: "gateway".to_owned(),
+                    instance_id,
+                    address: discovery.advertise_address(address.port()),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    started_at: OffsetDateTime::now_utc(),
+                    config_version: None,
+                },
+                &discovery,
+            )
+            .await;
         // Client addresses feed the per-address rate limit and login throttle.
-        axum::serve(
+        let serving = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+        .into_future();
+        let served = follower.run_while(&registration, serving).await;
+        if let Err(error) = registration.deregister().await {
+            tracing::warn!(%error, "could not deregister; the entry expires with its TTL");
+        }
         bus.shutdown().await;
+        Ok(served?)
+    }
+}
+
+/// How the gateway announces itself. Its settings have no `[discovery]` section: nothing
+/// reaches the gateway through discovery, the entry is there so `waypoint status` lists it
+/// with the configuration version it runs.
+fn discovery_settings(advertise_host: String) -> DiscoverySettings {
+    DiscoverySettings {
+        heartbeat_interval_ms: 2_000,
+        ttl_ms: 6_000,
+        advertise_host,
+    }
+}
+
+/// The gateway's parts the dynamic configuration changes while it runs.
+#[derive(Debug)]
+struct LiveSettings {
+    rate_limiter: Arc<RateLimiter>,
+    proxy: Arc<Proxy>,
+    commands: Dispatcher,
+    /// What the dynamic configuration leaves as it was at start: the limiter's Redis.
+    rate_limit: RateLimitSettings,
+}
+
+impl LiveSettings {
+    fn new(state: &AppState, settings: &GatewaySettings) -> Self {
+        Self {
+            rate_limiter: Arc::clone(&state.rate_limiter),
+            proxy: Arc::clone(&state.proxy),
+            commands: state.commands.clone(),
+            rate_limit: settings.rate_limit.clone(),
+        }
+    }
+}
+
+impl Apply for LiveSettings {
+    fn apply(&self, config: &DynamicConfig) -> Result<(), ApplyError> {
+        let breaker = BreakerSettings {
+            window: config.breaker.window,
+            minimum_calls: config.breaker.minimum_calls,
+            failure_rate: config.breaker.failure_rate,
+            slow_call_ms: config.breaker.slow_call_ms,
+            slow_call_rate: config.breaker.slow_call_rate,
+            open_ms: config.breaker.open_ms,
+        };
+        // Checked before anything changes, so a refused version leaves every part as it was.
+        breaker.validate().map_err(ApplyError::new)?;
+        let limits = &config.rate_limit;
+        self.rate_limiter
+            .set_settings(RateLimitSettings {
+                per_ip_per_s: limits.per_ip_per_s,
+                per_ip_burst: limits.per_ip_burst,
+                per_member_per_s: limits.per_member_per_s,
+                per_member_burst: limits.per_member_burst,
+                fail_open: limits.fail_open,
+                ..self.rate_limit.clone()
+            })
+            .map_err(ApplyError::new)?;
+        self.proxy.set_breaker(breaker).map_err(ApplyError::new)?;
+        self.commands
+            .set_reply_timeout(Duration::from_millis(config.commands.reply_timeout_ms));
         Ok(())
     }
 }

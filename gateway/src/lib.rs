@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //!
-//! - `app.rs`: [`Application`] (build, bind, run) and [`app`], the router with its layers.
+//! - `app.rs`: [`Application`] (build, bind, run: registered in discovery as `gateway`,
+//!   following the dynamic configuration's rate limits, breaker thresholds, reply timeout and
+//!   log filter) and [`app`], the router with its layers.
 //! - `settings.rs`: the typed settings; `config/default.toml` holds the defaults.
 //! - `error.rs`: [`ApiError`], the one error type, as RFC 9457 problem+json.
 //! - `json.rs`, `path.rs`: extractors whose rejections speak problem+json.

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use crate::auth::Auth;
 use crate::commands::Dispatcher;
-use crate::consistency::SessionTokens;
 use crate::photos::Photos;
 use crate::proxy::Proxy;
 use crate::rate_limit::RateLimiter;
@@ -15,7 +14,6 @@ pub struct AppState {
     pub limits: BodyLimits,
     pub auth: Arc<Auth>,
     pub commands: Dispatcher,
-    pub tokens: SessionTokens,
     pub proxy: Arc<Proxy>,
     pub rate_limiter: Arc<RateLimiter>,
     pub photos: Arc<Photos>,

@@ -243,6 +243,19 @@ pub fn redis_command(args: &[&str]) -> Result<String> {
     Ok(reply)
 }
 
+/// Deletes every key matching `pattern` (such as `t_*`) in one server-side script, and returns
+/// how many there were. `KEYS` is fine on the local server, which holds a handful of keys.
+pub fn delete_redis_keys(pattern: &str) -> Result<u64> {
+    const SCRIPT: &str = "local n = 0 \
+        for _, key in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', key) n = n + 1 end \
+        return n";
+    let reply = redis_command(&["EVAL", SCRIPT, "0", pattern])?;
+    reply
+        .strip_prefix(':')
+        .and_then(|count| count.parse().ok())
+        .with_context(|| format!("Redis answered {reply:?} to a key count"))
+}
+
 fn redis_ready() -> bool {
     let ping = || -> std::io::Result<bool> {
         let mut stream = TcpStream::connect_timeout(&REDIS, Duration::from_millis(500))?;

@@ -119,15 +119,10 @@ fn drop_test_databases() -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Redis and S3
 
-/// Deletes every key under a test prefix (`t_<id>:`), in one server-side script: the test
-/// server holds a handful of keys, so `KEYS` is fine there.
+/// Deletes every key under a test prefix (`t_<id>:`).
 fn delete_test_redis_keys() -> Result<()> {
-    const SCRIPT: &str = "local n = 0 \
-        for _, key in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', key) n = n + 1 end \
-        return n";
-    let pattern = format!("{TEST_BROKER_PREFIX}*");
-    let deleted = services::redis_command(&["EVAL", SCRIPT, "0", &pattern])?;
-    if deleted != ":0" {
+    let deleted = services::delete_redis_keys(&format!("{TEST_BROKER_PREFIX}*"))?;
+    if deleted > 0 {
         eprintln!("deleted leftover test Redis keys ({deleted})");
     }
     Ok(())

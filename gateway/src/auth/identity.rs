@@ -3,7 +3,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use events::{Actor, MemberId, Role};
+use events::{Actor, ConsistencyToken, MemberId, Role};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -14,6 +14,9 @@ pub struct Identity {
     pub member_id: MemberId,
     pub session_id: Uuid,
     pub roles: Vec<Role>,
+    /// The consistency tokens of the session's latest writes, one per source, as of this
+    /// request: its queries wait for them.
+    pub written: Vec<ConsistencyToken>,
 }
 
 impl Identity {

@@ -28,7 +28,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use events::MemberId;
+use events::{ConsistencyToken, MemberId};
 use redis::aio::ConnectionManager;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -126,19 +126,26 @@ impl Auth {
             .tokens
             .verify(token)
             .map_err(|error| refused(&error.to_string()))?;
-        let live = self
+        let written = self
             .sessions
-            .is_live(claims.sid, claims.sub)
+            .live_session(claims.sid, claims.sub)
             .await
-            .map_err(unavailable)?;
-        if !live {
-            return Err(refused("the session has ended"));
-        }
+            .map_err(unavailable)?
+            .ok_or_else(|| refused("the session has ended"))?;
         Ok(Identity {
             member_id: claims.sub,
             session_id: claims.sid,
             roles: claims.roles,
+            written,
         })
+    }
+
+    /// Remembers a write of session `sid`, for its read-your-writes. Best effort: a Redis
+    /// failure costs only the automatic wait, and the client still has the header.
+    pub async fn remember_write(&self, sid: Uuid, token: &ConsistencyToken) {
+        if let Err(error) = self.sessions.remember_write(sid, token).await {
+            tracing::warn!(%error, "a session's consistency token could not be remembered");
+        }
     }
 
     /// Signs `owner` in: a new session with its first token pair.

@@ -101,7 +101,10 @@ pub async fn register(
     };
     let (sid, pair) = state.auth.start_session(&owner).await?;
     // The new session reads its own registration, as every session reads its writes.
-    state.tokens.remember(sid, &success.consistency_token).await;
+    state
+        .auth
+        .remember_write(sid, &success.consistency_token)
+        .await;
     Ok(dispatched.respond(StatusCode::CREATED, |_| Some(pair)))
 }
 

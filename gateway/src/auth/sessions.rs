@@ -1,7 +1,9 @@
 //! Sessions and refresh tokens in Redis (P = the key prefix):
 //!
-//! - `P sessions:<sid>`: a hash {member, roles, refresh}; `refresh` is the hash of the
-//!   session's one current refresh token. It lives as long as a refresh token (sliding: each
+//! - `P sessions:<sid>`: a hash {member, roles, refresh, t:<source>...}; `refresh` is the
+//!   hash of the session's one current refresh token; each `t:<source>` is the consistency
+//!   token of the session's latest write to that source (read-your-writes, read with the
+//!   session on every request, so it costs no extra round trip). It lives as long as a refresh token (sliding: each
 //!   refresh extends it). Its existence is what makes an access token of the session valid.
 //! - `P member-sessions:<member>`: the set of the member's session ids, for logout-all.
 //! - `P refresh:<hash>`: the session a refresh token belongs to. A session is one token
@@ -23,11 +25,22 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use events::{MemberId, Role};
+use events::{ConsistencyToken, MemberId, Role};
 use redis::Script;
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+/// A session's field holding its latest consistency token from one source: `t:<source>`.
+const TOKEN_FIELD: &str = "t:";
+
+/// HSET only into a session that still exists: a write answered after a logout must not
+/// recreate the session's hash.
+static REMEMBER_WRITE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end",
+    )
+});
 
 /// An opaque refresh token: 256 random bits.
 #[derive(Clone, PartialEq, Eq)]
@@ -167,16 +180,47 @@ impl Sessions {
         Ok((sid, token))
     }
 
-    /// Whether session `sid` is live and `member`'s. One round trip: this runs on every
-    /// authenticated request.
-    pub async fn is_live(&self, sid: Uuid, member: MemberId) -> redis::RedisResult<bool> {
+    /// Whether session `sid` is live and `member`'s, and if so the consistency tokens of its
+    /// latest writes. One round trip: this runs on every authenticated request.
+    pub async fn live_session(
+        &self,
+        sid: Uuid,
+        member: MemberId,
+    ) -> redis::RedisResult<Option<Vec<ConsistencyToken>>> {
         let mut redis = self.redis.clone();
-        let owner: Option<String> = redis::cmd("HGET")
+        let fields: Vec<(String, String)> = redis::cmd("HGETALL")
             .arg(self.session_key(sid))
-            .arg("member")
             .query_async(&mut redis)
             .await?;
-        Ok(owner.is_some_and(|owner| owner == member.to_string()))
+        let member = member.to_string();
+        if !fields
+            .iter()
+            .any(|(field, value)| field == "member" && *value == member)
+        {
+            return Ok(None);
+        }
+        let tokens = fields
+            .iter()
+            .filter(|(field, _)| field.starts_with(TOKEN_FIELD))
+            .filter_map(|(_, value)| value.parse().ok())
+            .collect();
+        Ok(Some(tokens))
+    }
+
+    /// Keeps `token` as session `sid`'s latest write to its source, so the session's next
+    /// queries wait for it. A session that has ended is not brought back.
+    pub async fn remember_write(
+        &self,
+        sid: Uuid,
+        token: &ConsistencyToken,
+    ) -> redis::RedisResult<()> {
+        let mut redis = self.redis.clone();
+        REMEMBER_WRITE
+            .key(self.session_key(sid))
+            .arg(format!("{TOKEN_FIELD}{}", token.source))
+            .arg(token.to_string())
+            .invoke_async::<()>(&mut redis)
+            .await
     }
 
     /// Presents `token`: rotates it, replays its rotation within the grace window, or revokes

@@ -13,6 +13,11 @@ use super::keys::KeyRing;
 /// Clock differences between gateway instances; anything more is a token used out of its time.
 const LEEWAY_S: u64 = 3;
 
+/// Tokens whose signature and claims were checked, kept so that a client's next requests do
+/// not pay for the Ed25519 verification again (it was most of the gateway's CPU per request).
+/// Enough for the access tokens of many thousands of active clients.
+const VERIFIED_CAPACITY: usize = 16_384;
+
 /// Every claim is required: a token missing one does not deserialize.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -38,6 +43,10 @@ pub enum TokenError {
     UnknownKid,
     #[error("the token is not valid: {0}")]
     Invalid(jsonwebtoken::errors::Error),
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
     #[error("the token could not be signed: {0}")]
     Signing(jsonwebtoken::errors::Error),
 }
@@ -50,6 +59,9 @@ pub struct AccessTokens {
     audience: String,
     ttl: Duration,
     validation: Validation,
+    /// The whole token string → its claims. Keyed by the whole string, so a token differing
+    /// in any byte is verified afresh; only the time checks are repeated on a hit.
+    verified: quick_cache::sync::Cache<String, AccessClaims>,
 }
 
 impl AccessTokens {
@@ -71,6 +83,7 @@ impl AccessTokens {
             audience: audience.to_owned(),
             ttl,
             validation,
+            verified: quick_cache::sync::Cache::new(VERIFIED_CAPACITY),
         }
     }
 
@@ -105,13 +118,29 @@ impl AccessTokens {
 
     /// The claims of a token we signed that is within its time, for us.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        if let Some(claims) = self.verified.get(token) {
+            return within_time(claims, unix_now());
+        }
         let header = jsonwebtoken::decode_header(token).map_err(TokenError::Header)?;
         let kid = header.kid.ok_or(TokenError::NoKid)?;
         let key = self.keys.verifier(&kid).ok_or(TokenError::UnknownKid)?;
-        jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
             .map(|data| data.claims)
-            .map_err(TokenError::Invalid)
+            .map_err(TokenError::Invalid)?;
+        self.verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
     }
+}
+
+/// The time checks `Validation` made when the token was first verified, made again.
+fn within_time(claims: AccessClaims, now: u64) -> Result<AccessClaims, TokenError> {
+    if claims.exp.saturating_add(LEEWAY_S) < now {
+        return Err(TokenError::Expired);
+    }
+    if claims.nbf > now.saturating_add(LEEWAY_S) {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(claims)
 }
 
 fn unix_now() -> u64 {
@@ -123,6 +152,42 @@ fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remembered_token_is_still_refused_once_its_time_is_over() {
+        let tokens = tokens();
+        let token = tokens
+            .issue(MemberId::generate(), Uuid::new_v4(), &[Role::Member])
+            .unwrap();
+        let claims = tokens.verify(&token).unwrap();
+        assert!(tokens.verified.get(&token).is_some(), "remembered");
+
+        let late = claims.exp + LEEWAY_S + 1;
+        let early = claims.nbf - LEEWAY_S - 1;
+        assert!(matches!(
+            within_time(claims.clone(), late),
+            Err(TokenError::Expired)
+        ));
+        assert!(matches!(
+            within_time(claims.clone(), early),
+            Err(TokenError::NotYetValid)
+        ));
+        assert!(within_time(claims.clone(), claims.iat).is_ok());
+    }
+
+    #[test]
+    fn a_token_differing_in_one_byte_is_verified_afresh() {
+        let tokens = tokens();
+        let token = tokens
+            .issue(MemberId::generate(), Uuid::new_v4(), &[Role::Member])
+            .unwrap();
+        tokens.verify(&token).unwrap();
+        let mut tampered = token.into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(tokens.verify(&tampered).is_err());
+    }
 
     fn tokens() -> AccessTokens {
         AccessTokens::new(

@@ -65,7 +65,7 @@ pub(crate) async fn forward(
 ) -> Result<Response, ApiError> {
     let mut tokens = client_tokens(headers, query.consistency)?;
     if let Some(identity) = identity {
-        tokens.extend(state.tokens.recall(identity.session_id).await);
+        tokens.extend(identity.written.iter().cloned());
     }
     let public = path_and_query(&query.path, &query.params);
     let tokens = latest_per_source(tokens);

@@ -61,10 +61,11 @@ use upstream::{Caller, Outgoing, Upstream};
 
 /// The services queries and command status lookups go to. Projections register in discovery
 /// under their model's name, command services under theirs.
-const UPSTREAMS: [&str; 7] = [
+const UPSTREAMS: [&str; 8] = [
     "review-feed",
     "place-directory",
     "member-profile",
+    "top-reviewers",
     "members",
     "places",
     "reviews",

@@ -5,13 +5,14 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use events::{MemberId, PlaceId, ReviewId};
+use serde::Deserialize;
 use utoipa::IntoResponses;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::forward::{Audience, Query, forward};
 use super::params::{Page, Params, PlaceReviewsPage, PlaceSearch, QueryParameters, Read};
-use super::schemas::{PlaceDetail, PlacePage, Profile, Review, ReviewPage};
+use super::schemas::{PlaceDetail, PlacePage, Profile, Review, ReviewPage, TopReviewers};
 use crate::auth::{Identity, MaybeMember, Member};
 use crate::error::{ApiError, Problem};
 use crate::path::ApiPath;
@@ -20,6 +21,7 @@ use crate::state::AppState;
 const PLACE_DIRECTORY: &str = "place-directory";
 const REVIEW_FEED: &str = "review-feed";
 const MEMBER_PROFILE: &str = "member-profile";
+const TOP_REVIEWERS: &str = "top-reviewers";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,6 +32,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(review))
         .routes(routes!(member))
         .routes(routes!(me))
+        // A static segment: axum matches it before `/members/{member_id}`, whatever the order.
+        .routes(routes!(top_reviewers))
 }
 
 /// What any query route may answer besides its success.
@@ -277,6 +281,62 @@ pub async fn me(
         audience: Audience::Caller,
     };
     forward(&state, query, Some(&identity), &headers).await
+}
+
+/// `GET /members/top`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TopReviewersParams {
+    /// Members to show, 1 to 100; 10 when absent.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// Consistency tokens (comma-separated): wait until the ranking includes those writes.
+    consistency: Option<String>,
+}
+
+impl QueryParameters for TopReviewersParams {
+    fn forwarded(&self) -> Vec<(&'static str, &str)> {
+        self.limit
+            .as_deref()
+            .map(|limit| ("limit", limit))
+            .into_iter()
+            .collect()
+    }
+
+    fn consistency(&self) -> Option<&str> {
+        self.consistency.as_deref()
+    }
+}
+
+/// The top reviewers: members ranked by their live reviews, then by the average stars those
+/// reviews received (each the author's own rating of the place; members none of whose reviews
+/// has stars come after those with an average), then by member id.
+#[utoipa::path(get, path = "/members/top", tag = "members",
+    params(TopReviewersParams, ConsistencyHeader),
+    responses(
+        (status = 200, description = "The ranking", body = TopReviewers, headers(
+            ("ETag" = String), ("Waypoint-Freshness" = String, description = "`fresh` or `stale`"),
+            ("X-Waypoint-Stale" = String, description = "`true` on a stale fallback"),
+            ("Warning" = String, description = "`110 - \"Response is Stale\"` on a stale fallback"))),
+        QueryResponses),
+    security((), ("bearer" = [])))]
+pub async fn top_reviewers(
+    State(state): State<AppState>,
+    MaybeMember(identity): MaybeMember,
+    Params(params): Params<TopReviewersParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let path = "/members/top".to_owned();
+    query(
+        &state,
+        TOP_REVIEWERS,
+        path,
+        &params,
+        identity.as_ref(),
+        &headers,
+    )
+    .await
 }
 
 /// `X-Consistency-Token`, documented once for every query route.

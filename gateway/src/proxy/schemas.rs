@@ -134,3 +134,27 @@ pub struct Profile {
     average_stars_given: Option<f64>,
     deactivated: bool,
 }
+
+/// The top of the ranking of reviewers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopReviewers {
+    items: Vec<TopReviewer>,
+}
+
+/// One ranked member. A deactivated member shows as a deleted member: `deactivated` true,
+/// nickname null; the counts stay.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopReviewer {
+    /// The position in the ranking, from 1.
+    rank: u32,
+    #[schema(format = Uuid)]
+    member_id: String,
+    /// Null for a deleted member, and while the read model has not heard of the member yet.
+    nickname: Option<String>,
+    deactivated: bool,
+    /// Live reviews: written and not deleted.
+    review_count: i64,
+    /// The mean of the stars the member's reviews received (each the member's own rating of
+    /// the place); null when none of them has stars.
+    average_stars: Option<f64>,
+}

@@ -31,8 +31,8 @@ pub(crate) async fn send<C: Command>(
     let dispatched = state.commands.dispatch(command, context).await?;
     if let (Some(success), Some(identity)) = (dispatched.success(), &context.identity) {
         state
-            .tokens
-            .remember(identity.session_id, &success.consistency_token)
+            .auth
+            .remember_write(identity.session_id, &success.consistency_token)
             .await;
     }
     Ok(dispatched)

@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod commands;
 mod limits;
+mod members_top;
 mod openapi;
 mod photos;
 mod proxy;

@@ -11,6 +11,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/logout-all"),
     ("get", "/api/v1/members/me"),
     ("get", "/api/v1/members/{member_id}"),
+    ("get", "/api/v1/members/top"),
     ("patch", "/api/v1/members/me"),
     ("put", "/api/v1/members/me/password"),
     ("put", "/api/v1/members/me/avatar"),

@@ -219,7 +219,15 @@ impl Host {
             workers: settings.commands.workers,
             max_attempts: settings.commands.max_attempts,
         };
-        let served = serve(bus.clone(), runner, Arc::new(service), config, shutdown).await;
+        // The dynamic configuration is followed for as long as commands are served.
+        let follower =
+            dynamic_config::Follower::new(&settings.rabbitmq, &settings.redis, &instance_id);
+        let served = follower
+            .run_while(
+                &registration,
+                serve(bus.clone(), runner, Arc::new(service), config, shutdown),
+            )
+            .await;
 
         if let Err(error) = registration.deregister().await {
             warn!(%error, "could not deregister; the entry expires with its TTL");

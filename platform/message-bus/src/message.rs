@@ -174,7 +174,9 @@ pub struct IncomingMessage {
 }
 
 impl IncomingMessage {
-    pub(crate) fn from_delivery(delivery: &Delivery, queue: &str) -> Self {
+    /// A delivery from `queue` as a handler sees it (also what tools that fetch messages
+    /// themselves, such as the dead-letter commands, read them as).
+    pub fn from_delivery(delivery: &Delivery, queue: &str) -> Self {
         let properties = &delivery.properties;
         let headers = properties.headers().clone().unwrap_or_default();
         let header = |name: &str| header_string(&headers, name);

@@ -23,7 +23,8 @@ pub struct BatchOutcome {
 /// Applies `events` to `model` in one transaction, moving each source's checkpoint in the
 /// same transaction. Events a checkpoint already covers are skipped. An event the model
 /// cannot apply rolls the attempt back; the batch is then applied again without it, and it
-/// is recorded as poisoned instead, so one bad event never blocks the rest.
+/// is recorded as poisoned instead, so one bad event never blocks the rest. Batches on one
+/// generation are applied one at a time, whoever applies them.
 ///
 /// Events of one source must come in that source's commit order.
 pub async fn apply_batch<M: ReadModel>(
@@ -59,6 +60,15 @@ async fn attempt<M: ReadModel>(
     events: &[IncomingEvent],
     poison: &HashMap<Uuid, String>,
 ) -> Result<Attempt, sqlx::Error> {
+    // One writer per generation at a time: a catch-up and the live consumer (or two hosts
+    // catching up the same generation during a switch) would otherwise both read the same
+    // checkpoint and apply the same events. Taken before the checkpoints are read, so this
+    // transaction sees whatever the previous holder committed.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtext('waypoint.projection.apply.' || current_schema()))",
+    )
+    .execute(&mut *conn)
+    .await?;
     let mut applied_up_to = checkpoints::load(conn).await?;
     let mut advanced: HashMap<&str, (Checkpoint, OffsetDateTime)> = HashMap::new();
     let mut outcome = BatchOutcome::default();

@@ -1,6 +1,9 @@
 //! Everything around a read model: its database, its queue, catch-up from the source stores,
 //! the live consumer, the query API with `/health/*` and `/metrics`, lag, and discovery.
 //!
+//! A host serves the model's active generation (see [`crate::generations`]) and follows a
+//! switch to another one by itself, queries and live consumer together, without a gap.
+//!
 //! A projection's `main` is [`main`] with its model and its router; tests use [`Host::start`]
 //! and [`Host::serve`] with port 0, a fresh database and prefixed names.
 
@@ -27,12 +30,17 @@ use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use crate::catchup::{CatchUpError, catch_up};
+use crate::catchup::{self, CatchUpError, catch_up};
+use crate::follower::{Follower, RouterFactory};
+use crate::generations::{self, Generation, GenerationError};
 use crate::query::{self, AppliedSignal, QueryContext};
+use crate::serving::{Active, Serving};
 use crate::{ReadModel, apply, checkpoints, live};
 
 /// How often lag is measured against the source stores.
 const LAG_INTERVAL: Duration = Duration::from_secs(2);
+/// Connections on the model's database outside any generation.
+const BASE_CONNECTIONS: u32 = 2;
 
 /// The settings every projection reads (its `config/default.toml` sets them all).
 #[derive(Debug, Clone, Deserialize)]
@@ -77,6 +85,8 @@ pub enum HostError {
     Settings(#[from] service_kit::settings::SettingsError),
     #[error("consuming: {0}")]
     Consume(#[from] message_bus::ConsumerError),
+    #[error("generations: {0}")]
+    Generation(#[from] GenerationError),
 }
 
 /// A projection with its database migrated, its queue declared and its port bound.
@@ -84,6 +94,10 @@ pub struct Host<M> {
     model: Arc<M>,
     settings: ProjectionSettings,
     version: &'static str,
+    /// The model's database as such: the generation bookkeeping in `public`.
+    base: PgPool,
+    /// The active generation when the host started, and its pool.
+    generation: Generation,
     pool: PgPool,
     sources: Vec<EventStore>,
     bus: Bus,
@@ -108,7 +122,17 @@ impl<M: ReadModel> Host<M> {
         model: M,
         version: &'static str,
     ) -> Result<Self, HostError> {
-        let pool = connect_creating(&settings.postgres, &settings.projection.database).await?;
+        // The bookkeeping, `LISTEN` and the health check need few connections; the
+        // generation's own pool gets the configured size.
+        let small = PostgresSettings {
+            max_connections: BASE_CONNECTIONS,
+            ..settings.postgres.clone()
+        };
+        let base = connect_creating(&small, &settings.projection.database).await?;
+        generations::ensure(&base).await?;
+        let generation = generations::active(&base).await?;
+        let pool =
+            generations::connect(&base, &generation, settings.postgres.max_connections).await?;
         crate::migrate(&pool).await?;
         model.migrate(&pool).await?;
         let mut sources = Vec::new();
@@ -139,6 +163,8 @@ impl<M: ReadModel> Host<M> {
             model: Arc::new(model),
             settings,
             version,
+            base,
+            generation,
             pool,
             sources,
             bus,
@@ -148,6 +174,7 @@ impl<M: ReadModel> Host<M> {
         })
     }
 
+    /// The active generation's pool when the host started.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -161,16 +188,20 @@ impl<M: ReadModel> Host<M> {
     }
 
     /// Catches up from the source stores, then applies the queue and serves queries until
-    /// `shutdown`.
+    /// `shutdown`, switching to whichever generation is made active meanwhile. `router`
+    /// builds the model's query router on a generation's [`QueryContext`], once per
+    /// generation served.
     pub async fn serve(
         self,
-        router: impl FnOnce(QueryContext) -> Router,
+        router: impl Fn(QueryContext) -> Router + Send + Sync + 'static,
         shutdown: CancellationToken,
     ) -> Result<(), HostError> {
         let Self {
             model,
             settings,
             version,
+            base,
+            generation,
             pool,
             sources,
             bus,
@@ -186,21 +217,47 @@ impl<M: ReadModel> Host<M> {
         );
 
         let signal = AppliedSignal::default();
-        let context = QueryContext {
-            pool: pool.clone(),
-            signal: signal.clone(),
-            max_wait: Duration::from_millis(settings.projection.max_wait_ms),
-            sources: Some(Arc::new(query::sources_of(M::EVENT_TYPES))),
+        let router: RouterFactory = {
+            let signal = signal.clone();
+            let max_wait = Duration::from_millis(settings.projection.max_wait_ms);
+            let model_sources = Arc::new(query::sources_of(M::EVENT_TYPES));
+            Arc::new(move |pool| {
+                router(QueryContext {
+                    pool,
+                    signal: signal.clone(),
+                    max_wait,
+                    sources: Some(Arc::clone(&model_sources)),
+                })
+            })
         };
+        metrics::gauge!("waypoint_projection_generation", "projection" => M::NAME)
+            .set(f64::from(generation.number));
+        let serving = Serving::new(Active {
+            generation,
+            router: router(pool.clone()),
+            pool,
+        });
         let background = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(measure_lag::<M>(
-            pool.clone(),
+            serving.clone(),
             sources.clone(),
             background.clone(),
         ));
-        let app = router(context).merge(service_kit::health::router(
-            readiness::<M>(&pool, &bus),
+        tasks.spawn(
+            Follower {
+                model: Arc::clone(&model),
+                base: base.clone(),
+                sources: sources.clone(),
+                serving: serving.clone(),
+                router,
+                max_connections: settings.postgres.max_connections,
+                instance_id: instance_id.clone(),
+            }
+            .run(background.clone()),
+        );
+        let app = serving.app(service_kit::health::router(
+            readiness::<M>(&base, &serving, &bus),
             service_kit::metrics::install(),
         ));
         let port = listener.local_addr()?.port();
@@ -225,15 +282,19 @@ impl<M: ReadModel> Host<M> {
             )
             .await;
 
-        let consumed = live::run(
+        let consuming = live::run_serving(
             bus.clone(),
-            pool.clone(),
+            serving.clone(),
             Arc::clone(&model),
             signal,
             settings.projection.batch,
             shutdown,
-        )
-        .await;
+        );
+        // The dynamic configuration is followed for as long as events are consumed.
+        let consumed =
+            dynamic_config::Follower::new(&settings.rabbitmq, &settings.redis, &instance_id)
+                .run_while(&registration, consuming)
+                .await;
 
         if let Err(error) = registration.deregister().await {
             warn!(%error, "could not deregister; the entry expires with its TTL");
@@ -241,29 +302,29 @@ impl<M: ReadModel> Host<M> {
         background.cancel();
         while tasks.join_next().await.is_some() {}
         bus.shutdown().await;
-        pool.close().await;
+        base.close().await;
         info!(model = M::NAME, %instance_id, "stopped");
         Ok(consumed?)
     }
 }
 
 /// Ready when the database answers and the broker is connected; the model's own check
-/// reports degraded (poison events set aside) and lag without failing readiness: a degraded
-/// model still answers every query it can.
-fn readiness<M: ReadModel>(pool: &PgPool, bus: &Bus) -> Readiness {
+/// reports the generation served, degraded (poison events set aside) and lag without failing
+/// readiness: a degraded model still answers every query it can.
+fn readiness<M: ReadModel>(base: &PgPool, serving: &Serving, bus: &Bus) -> Readiness {
     let readiness = Readiness::new();
-    readiness.add_postgres_check(pool);
+    readiness.add_postgres_check(base);
     let bus = bus.clone();
     readiness.add_connection_check("rabbitmq", move || bus.is_connected());
-    let pool = pool.clone();
+    let serving = serving.clone();
     readiness.add_detailed_check(M::NAME, move || {
-        let pool = pool.clone();
-        async move { model_health(&pool).await }
+        let active = serving.current();
+        async move { model_health(&active.pool, &active.generation).await }
     });
     readiness
 }
 
-async fn model_health(pool: &PgPool) -> CheckResult {
+async fn model_health(pool: &PgPool, generation: &Generation) -> CheckResult {
     let (poisoned, sources) =
         match tokio::try_join!(apply::poisoned_count(pool), checkpoints::all(pool)) {
             Ok(found) => found,
@@ -282,6 +343,8 @@ async fn model_health(pool: &PgPool) -> CheckResult {
         })
         .collect();
     CheckResult::passed().with_detail(json!({
+        "generation": generation.number,
+        "schema": generation.schema,
         "degraded": poisoned > 0,
         "poisoned_events": poisoned,
         "sources": checkpoints,
@@ -291,12 +354,13 @@ async fn model_health(pool: &PgPool) -> CheckResult {
 /// Publishes, per source, how many of the model's events the source has committed past the
 /// model's checkpoint, and how old the oldest of them is.
 async fn measure_lag<M: ReadModel>(
-    pool: PgPool,
+    serving: Serving,
     sources: Vec<EventStore>,
     stop: CancellationToken,
 ) {
     let types: Vec<String> = M::EVENT_TYPES.iter().map(|t| (*t).to_owned()).collect();
     loop {
+        let pool = serving.current().pool.clone();
         match lag::<M>(&pool, &sources, &types).await {
             Ok(()) => {}
             Err(error) => warn!(%error, "could not measure lag"),
@@ -328,16 +392,7 @@ async fn lag<M: ReadModel>(
             .get(source.source())
             .copied()
             .unwrap_or(Checkpoint::ORIGIN);
-        let (behind, oldest): (i64, Option<OffsetDateTime>) = sqlx::query_as(
-            "SELECT count(*), min(recorded_at) FROM events
-              WHERE (transaction_id, position) > ($1::text::xid8, $2)
-                AND event_type = ANY($3)",
-        )
-        .bind(after.transaction_id.to_string())
-        .bind(after.position)
-        .bind(types)
-        .fetch_one(source.pool())
-        .await?;
+        let (behind, oldest) = catchup::behind(source, after, types).await?;
         let seconds = oldest.map_or(0.0, |oldest| {
             (OffsetDateTime::now_utc() - oldest)
                 .as_seconds_f64()
@@ -359,7 +414,7 @@ pub async fn main<M: ReadModel>(
     model: M,
     version: &'static str,
     embedded_settings: &'static str,
-    router: impl FnOnce(QueryContext) -> Router,
+    router: impl Fn(QueryContext) -> Router + Send + Sync + 'static,
 ) -> std::process::ExitCode {
     service_kit::logging::init("info");
     let sources = ConfigSources::from_env(embedded_settings);

@@ -9,7 +9,10 @@
 //! - [`catchup`]: a new or reset model reads its history from the source stores directly.
 //! - [`live`]: then its own queue on `waypoint.events`, in batches.
 //! - [`host`]: the process around a model: database, queue, catch-up, live, health, lag,
-//!   discovery, `main`.
+//!   discovery, `main`; it follows switches of generation (`follower`, `serving`).
+//! - [`generations`]: each version of a model in a schema of its own, one of them active.
+//! - [`rebuild`]: blue/green rebuilds: build the next generation beside the active one, switch,
+//!   roll back, drop retired ones.
 //! - [`checkpoints`]: the per-source checkpoints, what a consistency token is compared with.
 //! - [`query`]: what the query APIs share: limits, opaque cursors, ETags, read-your-writes.
 //! - [`tables`]: emptying a model's tables and digesting them, the same way for every model.
@@ -22,14 +25,21 @@
 //! - An event that cannot be applied never blocks the others and is never lost: it is
 //!   recorded in `projection_poisoned` (and dead-lettered by the live runner), and the model
 //!   reports itself degraded until an operator resolves it.
+//! - A host serves one generation at a time, for queries and the live consumer alike, and
+//!   switches without a gap: its consumer pauses between batches while the new generation
+//!   catches up to the commit horizon, then both move to it in one step.
 
 pub mod apply;
 pub mod catchup;
 pub mod checkpoints;
 pub mod fixtures;
+mod follower;
+pub mod generations;
 pub mod host;
 pub mod live;
 pub mod query;
+pub mod rebuild;
+mod serving;
 pub mod tables;
 
 pub use apply::{BatchOutcome, apply_batch};

@@ -7,10 +7,12 @@ use message_bus::{
     IncomingMessage, Topology, run_batch_consumer,
 };
 use sqlx::PgPool;
+use tokio::sync::OwnedMutexGuard;
 use tracing::error;
 
 use crate::apply::record_unreadable;
 use crate::query::AppliedSignal;
+use crate::serving::Serving;
 use crate::{IncomingEvent, ReadModel, apply_batch};
 
 /// Declares the model's queue, bound to exactly the event types it applies. Declared before
@@ -19,11 +21,66 @@ pub fn topology<M: ReadModel>(topology: Topology) -> Topology {
     topology.events_queue(M::NAME, M::EVENT_TYPES.iter().copied())
 }
 
-/// Applies the model's queue until `shutdown`. The queue has a single active consumer, so a
-/// second replica waits as a hot standby and takes over when this one's connection ends.
+/// Applies the model's queue to `pool` until `shutdown`. The queue has a single active
+/// consumer, so a second replica waits as a hot standby and takes over when this one's
+/// connection ends.
 pub async fn run<M: ReadModel>(
     bus: Bus,
     pool: PgPool,
+    model: Arc<M>,
+    signal: AppliedSignal,
+    batch: u16,
+    shutdown: CancellationToken,
+) -> Result<(), ConsumerError> {
+    consume(bus, Target::Fixed(pool), model, signal, batch, shutdown).await
+}
+
+/// [`run`] on whichever generation the host serves: each batch is applied to the generation
+/// serving when it starts, and a switch waits for the batch in hand.
+pub(crate) async fn run_serving<M: ReadModel>(
+    bus: Bus,
+    serving: Serving,
+    model: Arc<M>,
+    signal: AppliedSignal,
+    batch: u16,
+    shutdown: CancellationToken,
+) -> Result<(), ConsumerError> {
+    consume(
+        bus,
+        Target::Serving(serving),
+        model,
+        signal,
+        batch,
+        shutdown,
+    )
+    .await
+}
+
+/// Where batches go.
+#[derive(Debug, Clone)]
+enum Target {
+    Fixed(PgPool),
+    Serving(Serving),
+}
+
+impl Target {
+    /// The pool to apply the next batch to, and, when generations can switch, the gate that
+    /// keeps a switch waiting until the batch is done.
+    async fn hold(&self) -> (PgPool, Option<OwnedMutexGuard<()>>) {
+        match self {
+            Self::Fixed(pool) => (pool.clone(), None),
+            Self::Serving(serving) => {
+                let gate = serving.pause().await;
+                // Read after the gate: a switch that just finished has swapped already.
+                (serving.current().pool.clone(), Some(gate))
+            }
+        }
+    }
+}
+
+async fn consume<M: ReadModel>(
+    bus: Bus,
+    target: Target,
     model: Arc<M>,
     signal: AppliedSignal,
     batch: u16,
@@ -38,8 +95,11 @@ pub async fn run<M: ReadModel>(
         config,
         usize::from(batch),
         move |messages| {
-            let (pool, model, signal) = (pool.clone(), Arc::clone(&model), signal.clone());
-            async move { handle(&pool, model.as_ref(), &signal, &messages).await }
+            let (target, model, signal) = (target.clone(), Arc::clone(&model), signal.clone());
+            async move {
+                let (pool, _gate) = target.hold().await;
+                handle(&pool, model.as_ref(), &signal, &messages).await
+            }
         },
         shutdown,
     )

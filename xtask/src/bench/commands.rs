@@ -17,7 +17,7 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -39,12 +39,12 @@ use uuid::Uuid;
 use super::Suite;
 use super::harness::{
     AMQP_URL, BenchDatabase, Measured, create_limit_table, delete_topology, limit_insert, measure,
-    median,
+    median, rss_mb, spawn_release, stop,
 };
 use super::report::{self, Row};
 use crate::cmd::Cmd;
 
-const SERVICES: [&str; 4] = ["members", "places", "reviews", "ratings"];
+pub(super) const SERVICES: [&str; 4] = ["members", "places", "reviews", "ratings"];
 const IN_FLIGHT: usize = 32;
 const ROUNDS: usize = 3;
 const MEASURE_FOR: Duration = Duration::from_secs(5);
@@ -95,10 +95,8 @@ async fn measure_all(root: &Path) -> Result<Vec<Row>> {
 }
 
 async fn measure_on(root: &Path, run: &mut Run) -> Result<Vec<Row>> {
-    let logs = crate::target_dir(root).join("bench").join("logs");
-    fs::create_dir_all(&logs)?;
     for service in SERVICES {
-        let child = spawn_service(root, &logs, run, service)?;
+        let child = spawn_service(root, &run.id, &run.names, service)?;
         run.processes.push((service, child));
     }
     let bus = Bus::connect(BusConfig {
@@ -185,41 +183,38 @@ async fn measure_on(root: &Path, run: &mut Run) -> Result<Vec<Row>> {
     ])
 }
 
-/// Starts one service with this run's database, broker prefix and Redis prefix; its logs go
-/// to `target/bench/logs/<service>.log`.
-fn spawn_service(root: &Path, logs: &Path, run: &Run, service: &str) -> Result<Child> {
-    let binary = crate::target_dir(root).join("release").join(service);
-    let log_path = logs.join(format!("{service}.log"));
-    let log = fs::File::create(&log_path)
-        .with_context(|| format!("could not create {}", log_path.display()))?;
-    std::process::Command::new(&binary)
-        .env(
-            "WAYPOINT__RABBITMQ__PREFIX",
-            run.names.prefix().unwrap_or_default(),
-        )
-        .env("WAYPOINT__REDIS__KEY_PREFIX", format!("bench_{}:", run.id))
-        .env(
-            "WAYPOINT__COMMANDS__DATABASE",
-            database_name(&run.id, service),
-        )
-        .env("WAYPOINT__HTTP__PORT", "0")
-        .env("WAYPOINT__PHOTOS__BUCKET", format!("bench-{}", run.id))
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("could not start {}", binary.display()))
+/// Starts one service with the run's database, broker prefix and Redis prefix (`bench_<id>`);
+/// its logs go to `target/bench/logs/<service>.log`.
+pub(super) fn spawn_service(
+    root: &Path,
+    id: &str,
+    names: &BusNames,
+    service: &str,
+) -> Result<Child> {
+    spawn_release(
+        root,
+        service,
+        &[
+            (
+                "WAYPOINT__RABBITMQ__PREFIX",
+                names.prefix().unwrap_or_default().to_owned(),
+            ),
+            ("WAYPOINT__REDIS__KEY_PREFIX", format!("bench_{id}:")),
+            ("WAYPOINT__COMMANDS__DATABASE", database_name(id, service)),
+            ("WAYPOINT__HTTP__PORT", "0".to_owned()),
+            ("WAYPOINT__PHOTOS__BUCKET", format!("bench-{id}")),
+        ],
+    )
 }
 
-fn database_name(id: &str, service: &str) -> String {
+pub(super) fn database_name(id: &str, service: &str) -> String {
     format!("waypoint_bench_{id}_{service}")
 }
 
 /// A service is ready once it answers: every service replies to a message that is not a
 /// command envelope with a validation error, which takes its queue, its consumer and its reply
 /// path, everything the bench is about to use, and changes nothing.
-async fn wait_ready(client: &CommandClient, service: &str) -> Result<()> {
+pub(super) async fn wait_ready(client: &CommandClient, service: &str) -> Result<()> {
     let started = std::time::Instant::now();
     loop {
         let id = Uuid::now_v7();
@@ -236,17 +231,6 @@ async fn wait_ready(client: &CommandClient, service: &str) -> Result<()> {
             outcome => bail!("{service} did not become ready in {START_DEADLINE:?}: {outcome:?}"),
         }
     }
-}
-
-/// Resident set size from `/proc`, in MB.
-fn rss_mb(pid: u32) -> Result<f64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS in /proc/<pid>/status")?;
-    Ok(kib / 1024.0)
 }
 
 /// The empty handler: the services' consumer shape with nothing behind it.
@@ -426,16 +410,11 @@ async fn rate_places(
     .await
 }
 
-/// Stops the services (SIGTERM, so they deregister), then drops their databases and the
-/// run's queues and exchanges.
+/// Stops the services (SIGTERM, so they deregister), then drops their databases, the run's
+/// queues and exchanges, and its Redis keys.
 async fn clean_up(root: &Path, run: Run) -> Result<()> {
     for (service, mut child) in run.processes {
-        let _ = Cmd::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .run();
-        if child.wait().is_err() {
-            eprintln!("warning: {service} could not be waited for");
-        }
+        stop(service, &mut child);
     }
     for service in SERVICES {
         BenchDatabase::named(database_name(&run.id, service))
@@ -452,12 +431,14 @@ async fn clean_up(root: &Path, run: Run) -> Result<()> {
     .await?;
     delete_topology(&bus, &service_topology(&run.names)).await?;
     bus.shutdown().await;
+    // The services deregister, but the discovery index outlives them.
+    crate::services::delete_redis_keys(&format!("bench_{}:*", run.id))?;
     remove_bucket(root, &run.id);
     Ok(())
 }
 
 /// Every queue the services and the bench declared.
-fn service_topology(names: &BusNames) -> Topology {
+pub(super) fn service_topology(names: &BusNames) -> Topology {
     SERVICES.iter().fold(
         Topology::new(names.clone())
             .command_queue("echo")
@@ -478,7 +459,7 @@ fn service_topology(names: &BusNames) -> Topology {
 }
 
 /// The photo bucket the services created lives in the local S3 server's folder.
-fn remove_bucket(root: &Path, id: &str) {
+pub(super) fn remove_bucket(root: &Path, id: &str) {
     let bucket = crate::target_dir(root)
         .join("s3-data")
         .join(format!("bench-{id}"));

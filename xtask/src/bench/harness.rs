@@ -1,13 +1,19 @@
 //! What the bench suites share: the local servers' addresses, a throwaway database, the
-//! machine's single-insert limit, and a rate loop with a fixed number of concurrent workers.
+//! machine's single-insert limit, a rate loop with a fixed number of concurrent workers, and
+//! the workspace's release binaries as processes of their own.
 
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use message_bus::lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use message_bus::{Bus, Topology};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::cmd::Cmd;
 
 pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -185,4 +191,45 @@ impl BenchDatabase {
             .await?;
         Ok(())
     }
+}
+
+/// Starts `target/release/<binary>` with `env` and `RUST_LOG=warn`; its output goes to
+/// `target/bench/logs/<binary>.log`, so a failed run can be read afterwards.
+pub fn spawn_release(root: &Path, binary: &str, env: &[(&str, String)]) -> Result<Child> {
+    let path = crate::target_dir(root).join("release").join(binary);
+    let logs = crate::target_dir(root).join("bench").join("logs");
+    fs::create_dir_all(&logs).with_context(|| format!("could not create {}", logs.display()))?;
+    let log_path = logs.join(format!("{binary}.log"));
+    let log = fs::File::create(&log_path)
+        .with_context(|| format!("could not create {}", log_path.display()))?;
+    std::process::Command::new(&path)
+        .envs(env.iter().map(|(key, value)| (key, value)))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("could not start {}", path.display()))
+}
+
+/// Stops a bench process with SIGTERM, so a service deregisters and finishes its work, and
+/// waits for it.
+pub fn stop(name: &str, child: &mut Child) {
+    let _ = Cmd::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .run();
+    if child.wait().is_err() {
+        eprintln!("warning: {name} could not be waited for");
+    }
+}
+
+/// Resident set size from `/proc`, in MB.
+pub fn rss_mb(pid: u32) -> Result<f64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS in /proc/<pid>/status")?;
+    Ok(kib / 1024.0)
 }

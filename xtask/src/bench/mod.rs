@@ -1,6 +1,7 @@
 //! `cargo xtask bench <suite>`: one module per suite, each reporting through [`report`].
 
 mod commands;
+mod gateway;
 mod harness;
 mod projections;
 mod report;
@@ -22,6 +23,8 @@ pub enum Suite {
     Commands,
     /// The read models: rebuilds over a million events, live apply and lag.
     Projections,
+    /// The gateway's read path against the projection it proxies and against nginx.
+    Gateway,
 }
 
 pub fn run(root: &Path, suite: Suite) -> Result<()> {
@@ -50,5 +53,6 @@ pub fn run(root: &Path, suite: Suite) -> Result<()> {
         Suite::Store => store::run(root),
         Suite::Commands => commands::run(root),
         Suite::Projections => projections::run(root),
+        Suite::Gateway => gateway::run(root),
     }
 }

@@ -83,6 +83,7 @@ impl Suite {
             Suite::Store => "store",
             Suite::Commands => "commands",
             Suite::Projections => "projections",
+            Suite::Gateway => "gateway",
         }
     }
 }

@@ -258,18 +258,26 @@ impl Relay {
     }
 
     fn message(&self, event: &RecordedEvent) -> Result<OutgoingMessage, RelayError> {
-        let body = serde_json::to_vec(event).map_err(|source| RelayError::Encode {
-            event_id: event.event_id,
-            source,
-        })?;
-        Ok(
-            OutgoingMessage::new(self.config.exchange.clone(), event.event_type.clone(), body)
-                .with_message_id(event.event_id)
-                .with_correlation_id(event.correlation_id.to_string())
-                .with_traceparent(event.traceparent.clone())
-                .mandatory(true),
-        )
+        event_message(event, &self.config.exchange)
     }
+}
+
+/// The message the relay publishes for `event` on `exchange`: the event as JSON, routed by its
+/// type, with its event id as message id (what consumers deduplicate by), its correlation id
+/// and trace context, and `mandatory`. Anything that republishes events (a targeted replay)
+/// builds them here, so consumers cannot tell a replayed event from a relayed one.
+pub fn event_message(event: &RecordedEvent, exchange: &str) -> Result<OutgoingMessage, RelayError> {
+    let body = serde_json::to_vec(event).map_err(|source| RelayError::Encode {
+        event_id: event.event_id,
+        source,
+    })?;
+    Ok(
+        OutgoingMessage::new(exchange, event.event_type.clone(), body)
+            .with_message_id(event.event_id)
+            .with_correlation_id(event.correlation_id.to_string())
+            .with_traceparent(event.traceparent.clone())
+            .mandatory(true),
+    )
 }
 
 fn backoff() -> impl Iterator<Item = Duration> {

@@ -1,0 +1,6 @@
+//! `waypoint`: the operator's command line.
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    replay_tool::main().await
+}
