@@ -15,6 +15,8 @@ use projection::catchup::CatchUpError;
 use projection::generations::GenerationError;
 use projection::rebuild::Rebuild;
 use service_kit::database::connect_creating;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 
 use crate::{CliError, Context, Outcome, Output};
 
@@ -93,7 +95,7 @@ async fn execute<M: ReadModel>(
     };
     let database = context.projection_database(M::NAME)?;
     if action == Action::Status {
-        let base = context.pool(database).await?;
+        let base = existing::<M>(context, database).await?;
         return actions::status::<M>(&base, output).await;
     }
     // A model that never ran has no database yet: its first generation is built here.
@@ -114,6 +116,31 @@ async fn execute<M: ReadModel>(
     };
     rebuild.finish().await;
     outcome
+}
+
+/// PostgreSQL's `invalid_catalog_name`: the database does not exist.
+const DATABASE_MISSING: &str = "3D000";
+
+/// The model's database, which `--status` only reads: it is not created.
+async fn existing<M: ReadModel>(context: &Context, database: &str) -> Result<PgPool, CliError> {
+    let url = context.settings.postgres.database_url(database);
+    PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .map_err(|error| match &error {
+            sqlx::Error::Database(failure)
+                if failure.code().as_deref() == Some(DATABASE_MISSING) =>
+            {
+                CliError::new(format!("{} has no database yet ({database})", M::NAME)).with_hint(
+                    format!(
+                        "start the projection once, or build it with `waypoint rebuild {}`",
+                        M::NAME
+                    ),
+                )
+            }
+            _ => CliError::database(&format!("database {database}"), error),
+        })
 }
 
 /// The stores of the services whose events the model reads.

@@ -2,6 +2,7 @@
 //! run as `main` runs them, with their output captured.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod adding;
 mod config;
 mod dlq;
 mod events;

@@ -259,7 +259,6 @@ async fn review_feed_is_rebuilt_and_switched_while_queries_and_writes_go_on() {
         "{reads} queries, none failed, while {} reviews were written around the switch",
         total - 20
     );
-    eprintln!("MARK line 262 {:?}", std::time::SystemTime::now());
     poll::until("the feeds show every review", DEADLINE, || async {
         let mut shown = 0;
         for place in &places {
@@ -269,9 +268,7 @@ async fn review_feed_is_rebuilt_and_switched_while_queries_and_writes_go_on() {
     })
     .await;
 
-    eprintln!("MARK line 271 {:?}", std::time::SystemTime::now());
     let base = feed_database(&app).await;
-    eprintln!("MARK line 272 {:?}", std::time::SystemTime::now());
     converged(&app, &base).await;
     let retired: i64 = sqlx::query_scalar("SELECT count(*) FROM public.reviews")
         .fetch_one(&base)
@@ -281,7 +278,6 @@ async fn review_feed_is_rebuilt_and_switched_while_queries_and_writes_go_on() {
         usize::try_from(retired).unwrap() < total,
         "the retired generation stopped at the switch"
     );
-    eprintln!("MARK line 281 {:?}", std::time::SystemTime::now());
     let ready: Value = reqwest::get(format!("http://{}/health/ready", feed.http))
         .await
         .unwrap()
@@ -293,12 +289,10 @@ async fn review_feed_is_rebuilt_and_switched_while_queries_and_writes_go_on() {
         "{ready}"
     );
 
-    eprintln!("MARK line 292 {:?}", std::time::SystemTime::now());
     feed.stop().await;
     let Some(app) = Arc::into_inner(app) else {
         panic!("the readers and the writer let go of the system");
     };
-    eprintln!("MARK line 296 {:?}", std::time::SystemTime::now());
     app.finish().await;
 }
 
