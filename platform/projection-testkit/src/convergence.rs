@@ -82,6 +82,7 @@ pub async fn converge<M: ReadModel>(live: M, rebuilt: M, workload: &Workload) ->
 
     let live_pool = live_db.pool(2).await;
     for store in stores.values() {
+        wait_until_readable(store).await;
         if let Some(last) = last_wanted::<M>(store).await {
             let token = ConsistencyToken::new(store.source(), last);
             testkit::poll::until(
@@ -172,6 +173,30 @@ async fn redeliver_some(stores: &BTreeMap<&str, EventStore>, bus: &Bus, names: &
 }
 
 /// The checkpoint of the last event in `store` that the model consumes.
+/// Waits until every event in `store` can be read. Readers stop at the server-wide commit
+/// horizon, so a transaction open anywhere on the server (another test's) holds back events
+/// committed after it began; without this wait a test would take a partial history for the
+/// whole one.
+pub async fn wait_until_readable(store: &EventStore) {
+    let newest: Option<(String, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text, position FROM events
+          ORDER BY transaction_id DESC, position DESC LIMIT 1",
+    )
+    .fetch_optional(store.pool())
+    .await
+    .unwrap();
+    let Some((transaction_id, position)) = newest else {
+        return;
+    };
+    let newest = Checkpoint::new(transaction_id.parse().unwrap(), position);
+    testkit::poll::until(
+        &format!("every event of {} to be readable", store.source()),
+        DEADLINE,
+        || async { (store.head().await.unwrap() == newest).then_some(()) },
+    )
+    .await;
+}
+
 async fn last_wanted<M: ReadModel>(store: &EventStore) -> Option<Checkpoint> {
     store
         .read_all(Checkpoint::ORIGIN, i64::MAX)

@@ -7,5 +7,5 @@ pub mod http;
 pub mod model;
 pub mod workload;
 
-pub use convergence::{Converged, converge, settings};
+pub use convergence::{Converged, converge, settings, wait_until_readable};
 pub use workload::{AnyEvent, Workload};

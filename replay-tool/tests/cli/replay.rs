@@ -75,6 +75,7 @@ async fn a_new_queue_gets_exactly_the_source_history_and_no_other_queue_gets_any
     // The relay has published all of it before the queues exist, so only the replay can fill
     // them.
     let store = app.store_of(Service::Places).await;
+    projection_testkit::wait_until_readable(&store).await;
     let head = store.head().await.unwrap();
     testkit::poll::until(
         "the relay to publish the history",
