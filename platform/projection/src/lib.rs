@@ -59,6 +59,9 @@ pub trait ReadModel: Send + Sync + 'static {
     const NAME: &'static str;
     /// The wire names of the events it needs; its queue is bound to exactly these.
     const EVENT_TYPES: &'static [&'static str];
+    /// Its tables, in a fixed order, each with the key its rows are digested in: what
+    /// [`ReadModel::reset`] empties and [`ReadModel::checksum`] digests.
+    const TABLES: &'static [tables::Table];
 
     /// Creates or upgrades the model's own tables. (The checkpoint tables are the runner's.)
     fn migrate(
@@ -78,14 +81,18 @@ pub trait ReadModel: Send + Sync + 'static {
     fn reset(
         &self,
         conn: &mut PgConnection,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        tables::truncate(conn, Self::TABLES)
+    }
 
     /// A canonical digest of everything the model holds: two models with the same content give
     /// the same string, whatever order the rows were written in.
     fn checksum(
         &self,
         conn: &mut PgConnection,
-    ) -> impl Future<Output = Result<String, sqlx::Error>> + Send;
+    ) -> impl Future<Output = Result<String, sqlx::Error>> + Send {
+        tables::checksum(conn, Self::TABLES)
+    }
 }
 
 /// Why an event was not applied.

@@ -22,20 +22,13 @@ pub mod profile;
 
 pub use http::router;
 
-use projection::tables::{self, Table};
+use projection::tables::Table;
 use projection::{ApplyError, IncomingEvent, ReadModel};
 use sqlx::{PgConnection, PgPool};
 
 /// The member-profile read model.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MemberProfile;
-
-/// The model's tables, in a fixed order, each with the key its rows are digested in.
-const TABLES: &[Table] = &[
-    Table::new("members", "member_id"),
-    Table::new("reviews", "review_id"),
-    Table::new("ratings", "member_id, place_id"),
-];
 
 impl ReadModel for MemberProfile {
     const NAME: &'static str = "member-profile";
@@ -49,6 +42,11 @@ impl ReadModel for MemberProfile {
         events::reviews::ReviewDeleted::WIRE_NAME,
         events::ratings::PlaceRated::WIRE_NAME,
         events::ratings::RatingRemoved::WIRE_NAME,
+    ];
+    const TABLES: &'static [Table] = &[
+        Table::new("members", "member_id"),
+        Table::new("reviews", "review_id"),
+        Table::new("ratings", "member_id, place_id"),
     ];
 
     async fn migrate(&self, pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
@@ -64,13 +62,5 @@ impl ReadModel for MemberProfile {
         event: &IncomingEvent,
     ) -> Result<(), ApplyError> {
         apply::apply(conn, event).await
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        tables::truncate(conn, TABLES).await
-    }
-
-    async fn checksum(&self, conn: &mut PgConnection) -> Result<String, sqlx::Error> {
-        tables::checksum(conn, TABLES).await
     }
 }

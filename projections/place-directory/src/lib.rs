@@ -30,21 +30,13 @@ mod http;
 
 pub use http::router;
 
-use projection::tables::{self, Table};
+use projection::tables::Table;
 use projection::{ApplyError, IncomingEvent, ReadModel};
 use sqlx::{PgConnection, PgPool};
 
 /// The place-directory read model.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PlaceDirectory;
-
-/// The model's tables, in a fixed order, each with the key its rows are digested in.
-const TABLES: &[Table] = &[
-    Table::new("places", "place_id"),
-    Table::new("place_stats", "place_id"),
-    Table::new("ratings", "place_id, member_id"),
-    Table::new("reviews", "review_id"),
-];
 
 impl ReadModel for PlaceDirectory {
     const NAME: &'static str = "place-directory";
@@ -56,6 +48,12 @@ impl ReadModel for PlaceDirectory {
         events::reviews::ReviewDeleted::WIRE_NAME,
         events::ratings::PlaceRated::WIRE_NAME,
         events::ratings::RatingRemoved::WIRE_NAME,
+    ];
+    const TABLES: &'static [Table] = &[
+        Table::new("places", "place_id"),
+        Table::new("place_stats", "place_id"),
+        Table::new("ratings", "place_id, member_id"),
+        Table::new("reviews", "review_id"),
     ];
 
     async fn migrate(&self, pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
@@ -71,13 +69,5 @@ impl ReadModel for PlaceDirectory {
         event: &IncomingEvent,
     ) -> Result<(), ApplyError> {
         apply::apply(conn, event).await
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        tables::truncate(conn, TABLES).await
-    }
-
-    async fn checksum(&self, conn: &mut PgConnection) -> Result<String, sqlx::Error> {
-        tables::checksum(conn, TABLES).await
     }
 }

@@ -22,21 +22,13 @@ pub mod read;
 
 pub use http::router;
 
-use projection::tables::{self, Table};
+use projection::tables::Table;
 use projection::{ApplyError, IncomingEvent, ReadModel};
 use sqlx::{PgConnection, PgPool};
 
 /// The review-feed read model.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReviewFeed;
-
-/// The model's tables, in a fixed order, each with the key its rows are digested in.
-const TABLES: &[Table] = &[
-    Table::new("authors", "member_id"),
-    Table::new("places", "place_id"),
-    Table::new("stars", "member_id, place_id"),
-    Table::new("reviews", "review_id"),
-];
 
 impl ReadModel for ReviewFeed {
     const NAME: &'static str = "review-feed";
@@ -53,6 +45,12 @@ impl ReadModel for ReviewFeed {
         events::ratings::PlaceRated::WIRE_NAME,
         events::ratings::RatingRemoved::WIRE_NAME,
     ];
+    const TABLES: &'static [Table] = &[
+        Table::new("authors", "member_id"),
+        Table::new("places", "place_id"),
+        Table::new("stars", "member_id, place_id"),
+        Table::new("reviews", "review_id"),
+    ];
 
     async fn migrate(&self, pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
         let mut migrator = sqlx::migrate!("./migrations");
@@ -67,13 +65,5 @@ impl ReadModel for ReviewFeed {
         event: &IncomingEvent,
     ) -> Result<(), ApplyError> {
         apply::apply(conn, event).await
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        tables::truncate(conn, TABLES).await
-    }
-
-    async fn checksum(&self, conn: &mut PgConnection) -> Result<String, sqlx::Error> {
-        tables::checksum(conn, TABLES).await
     }
 }

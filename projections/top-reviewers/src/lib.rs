@@ -29,19 +29,13 @@ pub mod ranking;
 
 pub use http::router;
 
-use projection::tables::{self, Table};
+use projection::tables::Table;
 use projection::{ApplyError, IncomingEvent, ReadModel};
 use sqlx::{PgConnection, PgPool};
 
 /// The top-reviewers read model.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TopReviewers;
-
-/// The model's tables, in a fixed order, each with the key its rows are digested in.
-const TABLES: &[Table] = &[
-    Table::new("members", "member_id"),
-    Table::new("contributions", "member_id, place_id"),
-];
 
 impl ReadModel for TopReviewers {
     const NAME: &'static str = "top-reviewers";
@@ -55,6 +49,10 @@ impl ReadModel for TopReviewers {
         events::reviews::ReviewDeleted::WIRE_NAME,
         events::ratings::PlaceRated::WIRE_NAME,
         events::ratings::RatingRemoved::WIRE_NAME,
+    ];
+    const TABLES: &'static [Table] = &[
+        Table::new("members", "member_id"),
+        Table::new("contributions", "member_id, place_id"),
     ];
 
     async fn migrate(&self, pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
@@ -70,13 +68,5 @@ impl ReadModel for TopReviewers {
         event: &IncomingEvent,
     ) -> Result<(), ApplyError> {
         apply::apply(conn, event).await
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        tables::truncate(conn, TABLES).await
-    }
-
-    async fn checksum(&self, conn: &mut PgConnection) -> Result<String, sqlx::Error> {
-        tables::checksum(conn, TABLES).await
     }
 }

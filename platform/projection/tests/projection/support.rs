@@ -15,6 +15,7 @@ use message_bus::{
 };
 use projection::host::{Host, ProjectionSettings};
 use projection::query::{Problem, QueryContext};
+use projection::tables::Table;
 use projection::{ApplyError, IncomingEvent, ReadModel, decode};
 use sqlx::{PgConnection, PgPool};
 use testkit::database::TestDatabase;
@@ -30,6 +31,7 @@ pub struct Seen;
 impl ReadModel for Seen {
     const NAME: &'static str = "seen";
     const EVENT_TYPES: &'static [&'static str] = &["places.PlaceAdded"];
+    const TABLES: &'static [Table] = &[Table::new("seen", "place_id")];
 
     async fn migrate(&self, pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
         sqlx::query("CREATE TABLE IF NOT EXISTS seen (place_id uuid PRIMARY KEY)")
@@ -51,18 +53,6 @@ impl ReadModel for Seen {
             .execute(conn)
             .await?;
         Ok(())
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query("TRUNCATE seen").execute(conn).await.map(|_| ())
-    }
-
-    async fn checksum(&self, conn: &mut PgConnection) -> Result<String, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT coalesce(md5(string_agg(place_id::text, ',' ORDER BY place_id)), '') FROM seen",
-        )
-        .fetch_one(conn)
-        .await
     }
 }
 
