@@ -7,8 +7,9 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rand::RngCore;
+use service_kit::telemetry;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::{Instrument, Span};
 
 use crate::consistency::CONSISTENCY_HEADER;
 use crate::error::ApiError;
@@ -92,59 +93,53 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// W3C trace context in and out: a valid incoming `traceparent` continues its trace with a
-/// new span id for this hop; otherwise a new trace starts. Commands and proxied queries carry
-/// the request's header onwards, and the response returns it.
+/// The request's `http.server` span, continuing a valid incoming `traceparent` (otherwise a
+/// new trace starts). Commands and proxied queries carry this span's `traceparent` onwards in
+/// the request's header, and the response returns it.
 pub async fn trace_context(mut request: Request, next: Next) -> Response {
     let incoming = request
         .headers()
         .get(&TRACEPARENT)
         .and_then(|value| value.to_str().ok())
-        .and_then(trace_id_of);
-    let traceparent = child_traceparent(incoming.as_deref());
-    if let Ok(value) = HeaderValue::try_from(traceparent) {
-        request.headers_mut().insert(TRACEPARENT, value.clone());
-        let mut response = next.run(request).await;
-        response.headers_mut().insert(TRACEPARENT, value);
-        return response;
-    }
-    next.run(request).await
-}
-
-/// The trace id of a well-formed version-00 `traceparent`.
-fn trace_id_of(traceparent: &str) -> Option<String> {
-    let mut parts = traceparent.split('-');
-    let (Some("00"), Some(trace_id), Some(span_id), Some(flags), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
+        .map(str::to_owned);
+    let span = server_span(&request);
+    telemetry::set_parent(&span, incoming.as_deref());
+    let traceparent = telemetry::traceparent(&span)
+        .unwrap_or_else(|| telemetry::untraced_child(incoming.as_deref()));
+    let Ok(traceparent) = HeaderValue::try_from(traceparent) else {
+        return next.run(request).instrument(span).await;
     };
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
-    let valid = hex(trace_id, 32)
-        && hex(span_id, 16)
-        && hex(flags, 2)
-        && trace_id.bytes().any(|b| b != b'0')
-        && span_id.bytes().any(|b| b != b'0');
-    valid.then(|| trace_id.to_ascii_lowercase())
+    request
+        .headers_mut()
+        .insert(TRACEPARENT, traceparent.clone());
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    response.headers_mut().insert(TRACEPARENT, traceparent);
+    response
 }
 
-fn child_traceparent(trace_id: Option<&str>) -> String {
-    let mut rng = rand::rng();
-    let trace_id = trace_id.map_or_else(
-        || {
-            format!(
-                "{:032x}",
-                u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())
-            )
-        },
-        str::to_owned,
-    );
-    let span_id = format!("{:016x}", rng.next_u64().max(1));
-    format!("00-{trace_id}-{span_id}-01")
+/// Named after the method and the matched route (`POST /api/v1/places`), never the raw path.
+fn server_span(request: &Request) -> Span {
+    let method = request.method().as_str();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let name = route.map_or_else(|| method.to_owned(), |route| format!("{method} {route}"));
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "http.server",
+        otel.name = %name,
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = route.unwrap_or_default(),
+        http.response.status_code = tracing::field::Empty,
+        request_id,
+    )
 }
 
 /// Requests and their latency per route (the matched template, never the raw path, so ids
@@ -172,29 +167,65 @@ pub async fn not_found() -> Response {
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::HeaderMap;
+    use axum::middleware::from_fn;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
     use super::*;
 
-    #[test]
-    fn a_valid_traceparent_keeps_its_trace() {
-        let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let trace_id = trace_id_of(incoming).unwrap();
-        let child = child_traceparent(Some(&trace_id));
-        assert!(child.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
-        assert_ne!(child, incoming);
+    const INCOMING: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    /// The traceparent the route saw, and the one the answer carries.
+    async fn traceparents(incoming: Option<&str>) -> (String, String) {
+        let app = Router::new()
+            .route(
+                "/places/{id}",
+                get(|headers: HeaderMap| async move {
+                    headers[&TRACEPARENT].to_str().unwrap().to_owned()
+                }),
+            )
+            .layer(from_fn(trace_context));
+        let mut request = Request::builder().uri("/places/7");
+        if let Some(incoming) = incoming {
+            request = request.header(&TRACEPARENT, incoming);
+        }
+        let response = app
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let answered = response.headers()[&TRACEPARENT]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        (String::from_utf8(body.to_vec()).unwrap(), answered)
     }
 
-    #[test]
-    fn malformed_traceparents_start_a_new_trace() {
-        for bad in [
-            "",
-            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            "00-xyz-00f067aa0ba902b7-01",
-        ] {
-            assert_eq!(trace_id_of(bad), None, "{bad}");
+    #[tokio::test]
+    async fn the_request_continues_the_callers_trace_and_passes_its_own_span_on() {
+        let (seen, answered) = traceparents(Some(INCOMING)).await;
+        assert_eq!(seen, answered, "what goes on is what the caller is told");
+        assert!(
+            answered.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{answered}"
+        );
+        assert_ne!(answered, INCOMING, "this hop has a span of its own");
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_valid_traceparent_starts_a_trace() {
+        for incoming in [None, Some("00-xyz-00f067aa0ba902b7-01")] {
+            let (seen, answered) = traceparents(incoming).await;
+            assert_eq!(seen, answered);
+            let parts: Vec<&str> = answered.split('-').collect();
+            assert_eq!(parts.len(), 4, "{answered}");
+            assert_eq!((parts[0], parts[1].len(), parts[2].len()), ("00", 32, 16));
+            assert_ne!(parts[1], "4bf92f3577b34da6a3ce929d0e0e4736");
         }
-        let fresh = child_traceparent(None);
-        assert!(trace_id_of(&fresh).is_some());
     }
 }

@@ -9,7 +9,8 @@
 //! - `settings.rs`: the typed settings; `config/default.toml` holds the defaults.
 //! - `error.rs`: [`ApiError`], the one error type, as RFC 9457 problem+json.
 //! - `json.rs`, `path.rs`: extractors whose rejections speak problem+json.
-//! - `layers.rs`: request ids, trace context, security headers, CORS, route metrics.
+//! - `layers.rs`: request ids, the `http.server` span and trace context, security headers,
+//!   CORS, route metrics.
 //! - `auth/`: access tokens, JWKS, sessions, refresh tokens, login throttling, `/auth/*`.
 //! - `commands/`: envelopes, the reply wait, 202 Accepted and `/commands/{id}`.
 //! - `routes/`: the command routes, one module per command service.
@@ -48,20 +49,29 @@ pub use state::AppState;
 
 use message_bus::CancellationToken;
 use service_kit::settings::ConfigSources;
+use service_kit::telemetry::Telemetry;
 
-/// The gateway's whole `main`: logs, settings, build, serve until Ctrl-C or SIGTERM.
+/// The gateway's whole `main`: settings, logs and traces, build, serve until Ctrl-C or
+/// SIGTERM, then the last spans out.
 pub async fn main() -> std::process::ExitCode {
-    service_kit::logging::init("info");
-    let sources = ConfigSources::from_env(DEFAULT_SETTINGS);
+    let settings: Result<GatewaySettings, _> =
+        service_kit::settings::load(&ConfigSources::from_env(DEFAULT_SETTINGS));
+    // Settings that cannot be read still get their error logged, with the default telemetry.
+    let telemetry = Telemetry::init(
+        "gateway",
+        &settings
+            .as_ref()
+            .map(|settings| settings.telemetry.clone())
+            .unwrap_or_default(),
+    );
     let outcome = async {
-        let settings: GatewaySettings = service_kit::settings::load(&sources)?;
-        let application = Application::build(settings).await?;
+        let application = Application::build(settings?).await?;
         let shutdown = CancellationToken::new();
         service_kit::shutdown::cancel_on_signal(shutdown.clone());
         application.run_until_stopped(shutdown).await
     }
     .await;
-    match outcome {
+    let code = match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(
@@ -70,5 +80,7 @@ pub async fn main() -> std::process::ExitCode {
             );
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }

@@ -3,9 +3,9 @@
 
 use serde::Deserialize;
 use service_kit::settings::{HttpSettings, RabbitMqSettings, RedisSettings};
+use service_kit::telemetry::TelemetrySettings;
 
 use crate::auth::AuthSettings;
-use crate::photos::PhotoUploadSettings;
 use crate::proxy::{BreakerSettings, StaleSettings, UpstreamSettings};
 use crate::rate_limit::RateLimitSettings;
 
@@ -25,7 +25,11 @@ pub struct GatewaySettings {
     pub stale: StaleSettings,
     pub limits: BodyLimits,
     pub cors: CorsSettings,
-    pub photos: PhotoUploadSettings,
+    /// Where photos are kept: the same values as the members and reviews services', which
+    /// check owners there.
+    pub photos: photo_store::PhotoSettings,
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
 }
 
 /// How commands are sent and followed.

@@ -496,8 +496,8 @@ mod compose {
                 || format!("{COMPOSE_FILE}: {name}'s healthcheck does not ask {ready}"),
             );
             problems.check(
-                str_at(spec, "environment/OTEL_EXPORTER_OTLP_ENDPOINT").is_some(),
-                || format!("{COMPOSE_FILE}: {name} has no OTEL_EXPORTER_OTLP_ENDPOINT"),
+                str_at(spec, "environment/WAYPOINT__TELEMETRY__OTLP_ENDPOINT").is_some(),
+                || format!("{COMPOSE_FILE}: {name} exports no traces (WAYPOINT__TELEMETRY__OTLP_ENDPOINT)"),
             );
         }
 

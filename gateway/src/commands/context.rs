@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use crate::auth::Identity;
 use crate::error::ApiError;
+use crate::layers::TRACEPARENT;
 
 /// The header a client sets so that a retried request is the same command.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -17,6 +18,8 @@ const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6a1d_3c1e_5b7f_4f0a_9c2e_8
 pub struct CommandContext {
     pub identity: Option<Identity>,
     pub command_id: CommandId,
+    /// The request's `http.server` span, as [`crate::layers::trace_context`] set it: what the
+    /// command continues when this process traces nothing.
     pub traceparent: Option<String>,
 }
 
@@ -55,7 +58,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandContext {
         };
         let traceparent = parts
             .headers
-            .get("traceparent")
+            .get(&TRACEPARENT)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
         Ok(Self {

@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use events::{Command, CommandEnvelope, CommandId, CommandReply, Success};
 use message_bus::{CommandClient, RpcError, RpcOutcome};
 use serde::Serialize;
+use service_kit::telemetry;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::context::CommandContext;
@@ -62,9 +64,17 @@ impl Dispatcher {
         context: &CommandContext,
     ) -> Result<Dispatched, ApiError> {
         let correlation_id = Uuid::now_v7();
+        let span = tracing::info_span!(
+            "command.publish",
+            otel.kind = "producer",
+            messaging.system = "rabbitmq",
+            messaging.destination.name = C::SERVICE,
+        );
+        // The service continues the trace from this span; without telemetry, from the request.
+        let traceparent = telemetry::traceparent(&span).or_else(|| context.traceparent.clone());
         let mut envelope =
             CommandEnvelope::new(context.command_id, command, context.actor(), correlation_id);
-        if let Some(traceparent) = &context.traceparent {
+        if let Some(traceparent) = &traceparent {
             envelope = envelope.with_traceparent(traceparent.clone());
         }
         let bytes = serde_json::to_vec(&envelope)
@@ -75,9 +85,10 @@ impl Dispatcher {
                 C::SERVICE,
                 context.command_id.into(),
                 bytes,
-                context.traceparent.as_deref(),
+                traceparent.as_deref(),
                 self.reply_timeout(),
             )
+            .instrument(span)
             .await;
         let outcome = match outcome {
             Ok(outcome) => outcome,

@@ -6,7 +6,8 @@
 //!
 //! - `context.rs`: [`CommandContext`], what a request brings to its command (actor, command
 //!   id from `Idempotency-Key`, traceparent).
-//! - `dispatch.rs`: [`Dispatcher`], sending and waiting, and [`Dispatched`], the answer.
+//! - `dispatch.rs`: [`Dispatcher`], sending (in a `command.publish` span, whose trace context
+//!   the envelope carries) and waiting, and [`Dispatched`], the answer.
 //! - `status.rs`: accepted commands remembered in Redis, and their status route.
 
 mod context;

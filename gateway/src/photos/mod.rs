@@ -12,23 +12,12 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use events::{MemberId, PhotoId};
-use photo_store::{Download, PhotoStore, PhotoStoreError};
-use serde::Deserialize;
+use photo_store::{Download, PhotoSettings, PhotoStore, PhotoStoreError};
 
 pub use routes::router;
 pub use sniff::ImageType;
 
 use crate::error::ApiError;
-
-/// The `[photos]` section: where photos are kept (shared with the services that check their
-/// owners), and how long a download link works.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PhotoUploadSettings {
-    /// How long a presigned download link works (S3 backend).
-    pub presign_ttl_s: u64,
-    #[serde(flatten)]
-    pub store: photo_store::PhotoSettings,
-}
 
 /// The photo store as the routes use it: failures become problems.
 #[derive(Debug)]
@@ -42,8 +31,8 @@ pub struct Photos {
 
 impl Photos {
     /// Fails only on settings that cannot work; storage that does not answer yet is retried.
-    pub async fn new(settings: &PhotoUploadSettings) -> anyhow::Result<Self> {
-        let store = PhotoStore::new(&settings.store)?;
+    pub async fn new(settings: &PhotoSettings) -> anyhow::Result<Self> {
+        let store = PhotoStore::new(settings)?;
         let bucket_ready = match store.ensure_bucket().await {
             Ok(()) => true,
             Err(error) => {

@@ -190,8 +190,8 @@ async fn the_local_backend_streams_a_photo_with_its_type() {
     let directory =
         TempDir(std::env::temp_dir().join(format!("waypoint-photos-{}", testkit::unique_suffix())));
     let app = app_with_members(|app| {
-        app.settings.photos.store.backend = photo_store::PhotoBackend::Local;
-        app.settings.photos.store.local_dir = directory.0.clone();
+        app.settings.photos.backend = photo_store::PhotoBackend::Local;
+        app.settings.photos.local_dir = directory.0.clone();
     })
     .await;
     let session = app.register().await;
@@ -233,7 +233,7 @@ async fn s3_photos_are_streamed_when_links_are_turned_off() {
 #[tokio::test]
 async fn storage_that_is_down_is_a_503_and_the_gateway_still_starts() {
     let app = app_with_members(|app| {
-        app.settings.photos.store.endpoint = "http://127.0.0.1:1".to_owned();
+        app.settings.photos.endpoint = "http://127.0.0.1:1".to_owned();
     })
     .await;
     let token = app.register().await.access_token;

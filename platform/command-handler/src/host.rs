@@ -17,6 +17,7 @@ use service_kit::settings::{
     ConfigSources, DiscoverySettings, HttpSettings, PostgresSettings, RabbitMqSettings,
     RedisSettings,
 };
+use service_kit::telemetry::{Telemetry, TelemetrySettings};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -33,6 +34,8 @@ pub struct HostSettings {
     pub http: HttpSettings,
     pub discovery: DiscoverySettings,
     pub commands: CommandSettings,
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
 }
 
 /// How the service handles its commands.
@@ -250,9 +253,9 @@ fn readiness(pool: &PgPool, bus: &Bus) -> Readiness {
     readiness
 }
 
-/// A command service's whole `main`: logs, settings (the embedded defaults, then files and
-/// `WAYPOINT__*` variables), [`Host::start`], the service's own set-up in `build`, and
-/// [`Host::serve`] until Ctrl-C or SIGTERM.
+/// A command service's whole `main`: settings (the embedded defaults, then files and
+/// `WAYPOINT__*` variables), logs and traces, [`Host::start`], the service's own set-up in
+/// `build`, and [`Host::serve`] until Ctrl-C or SIGTERM, then the last spans out.
 pub async fn main<S, B>(
     options: HostOptions,
     embedded_settings: &'static str,
@@ -262,22 +265,31 @@ where
     S: CommandService,
     B: AsyncFnOnce(&Host, &ConfigSources) -> Result<S, HostError>,
 {
-    service_kit::logging::init("info");
     let sources = ConfigSources::from_env(embedded_settings);
+    let settings: Result<HostSettings, _> = service_kit::settings::load(&sources);
+    // Settings that cannot be read still get their error logged, with the default telemetry.
+    let telemetry = Telemetry::init(
+        options.service,
+        &settings
+            .as_ref()
+            .map(|settings| settings.telemetry.clone())
+            .unwrap_or_default(),
+    );
     let outcome = async {
-        let settings: HostSettings = service_kit::settings::load(&sources)?;
-        let host = Host::start(settings, options).await?;
+        let host = Host::start(settings?, options).await?;
         let service = build(&host, &sources).await?;
         let shutdown = CancellationToken::new();
         service_kit::shutdown::cancel_on_signal(shutdown.clone());
         host.serve(service, shutdown).await
     }
     .await;
-    match outcome {
+    let code = match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(service = options.service, %error, "the service stopped with an error");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }

@@ -8,8 +8,9 @@ use event_store::{
 use events::{
     Actor, CommandEnvelope, CommandReply, ConsistencyToken, ErrorCode, Rejection, Success,
 };
+use service_kit::telemetry;
 use sqlx::PgConnection;
-use tracing::debug;
+use tracing::{Instrument, debug, info_span};
 use uuid::Uuid;
 
 use crate::{Aggregate, HandlerError, Loaded};
@@ -19,13 +20,15 @@ use crate::{Aggregate, HandlerError, Loaded};
 /// contention, and the client is better told than kept waiting.
 const DEFAULT_CONFLICT_RETRIES: u32 = 3;
 
-/// Who sent a command and in which trace: copied onto every event it appends.
+/// Who sent a command and in which trace: recorded with every event it appends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandMeta {
     pub command_id: Uuid,
     pub command_type: String,
     pub correlation_id: Uuid,
     pub actor: Actor,
+    /// The envelope's trace context. Its events are recorded with the context of the append's
+    /// own span, a descendant of it, or with this one where nothing is traced.
     pub traceparent: Option<String>,
 }
 
@@ -177,6 +180,12 @@ impl CommandRunner {
                 .record_unchanged(meta, stream_id, loaded, private)
                 .await;
         }
+        let span = info_span!(
+            "event_store.append",
+            otel.kind = "internal",
+            stream_id,
+            events = events.len(),
+        );
         let request = AppendRequest {
             stream_id: stream_id.to_owned(),
             expected_version: ExpectedVersion(loaded.version),
@@ -188,12 +197,30 @@ impl CommandRunner {
                 correlation_id: meta.correlation_id,
                 causation_id: Some(meta.command_id),
                 actor: Some(meta.actor.clone()),
-                traceparent: meta.traceparent.clone(),
+                // The events' creation context, which the relay and every consumer continue
+                // or link to: this append. Without telemetry, the command's own context.
+                traceparent: telemetry::traceparent(&span).or_else(|| meta.traceparent.clone()),
             },
             command_id: Some(meta.command_id),
         };
+        self.append(meta, &request, events, private)
+            .instrument(span)
+            .await
+    }
+
+    /// Appends `request` with the private rows of its `events` in one transaction.
+    async fn append<E, W>(
+        &self,
+        meta: &CommandMeta,
+        request: &AppendRequest,
+        events: &[E],
+        private: &W,
+    ) -> Result<Attempt, HandlerError>
+    where
+        W: PrivateWrite<E>,
+    {
         let appended = if W::WRITES_NOTHING {
-            self.store.append(&request).await
+            self.store.append(request).await
         } else {
             let mut tx = self.store.pool().begin().await?;
             if let Err(rejection) = private.write(&mut tx, events).await? {
@@ -201,7 +228,7 @@ impl CommandRunner {
                 return self.refuse(meta, rejection).await.map(Attempt::Answered);
             }
             // On an error the transaction is dropped, which rolls it back.
-            match self.store.append_in(&mut tx, &request).await {
+            match self.store.append_in(&mut tx, request).await {
                 Ok(appended) => {
                     tx.commit().await?;
                     self.store.committed();
@@ -217,8 +244,12 @@ impl CommandRunner {
                 metrics::counter!("waypoint_appended_events_total", "service" => self.store.source().to_owned())
                     .increment(events.len() as u64);
                 Ok(Attempt::Answered(
-                    Success::new(stream_id, appended.version, self.token(appended.checkpoint))
-                        .into(),
+                    Success::new(
+                        &request.stream_id,
+                        appended.version,
+                        self.token(appended.checkpoint),
+                    )
+                    .into(),
                 ))
             }
             Err(AppendError::Conflict { .. }) => Ok(Attempt::Conflict),

@@ -11,6 +11,7 @@ use message_bus::{
     serve_commands,
 };
 use serde_json::value::RawValue;
+use service_kit::telemetry;
 use tracing::{Instrument, info_span, warn};
 
 use crate::{CommandRunner, HandlerError};
@@ -95,13 +96,16 @@ async fn handle_message<S: CommandService>(
     };
     let command = envelope.command_type.clone();
     let span = info_span!(
-        "handle_command",
+        "command.handle",
+        otel.kind = "consumer",
         service = S::Command::SERVICE,
         command = %command,
         command_id = %envelope.command_id,
         correlation_id = %envelope.correlation_id,
         outcome = tracing::field::Empty,
     );
+    // The gateway's `command.publish` span, as the envelope carries it.
+    telemetry::set_parent(&span, envelope.traceparent.as_deref());
     let handled = async {
         if let Some(first) = runner
             .store()

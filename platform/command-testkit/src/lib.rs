@@ -23,6 +23,7 @@ use message_bus::{
 use service_kit::settings::{
     DiscoverySettings, HttpSettings, PostgresSettings, RabbitMqSettings, RedisSettings,
 };
+use service_kit::telemetry::TelemetrySettings;
 use sqlx::PgPool;
 use testkit::database::TestDatabase;
 use time::OffsetDateTime;
@@ -106,6 +107,7 @@ impl TestSystem {
                 max_attempts: 5,
                 conflict_retries: 3,
             },
+            telemetry: TelemetrySettings::default(),
         }
     }
 

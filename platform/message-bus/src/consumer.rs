@@ -43,6 +43,8 @@ const MAX_REASON_BYTES: usize = 2048;
 /// Pause before requeueing a message whose retry copy could not be published, so a broker that
 /// refuses everything does not turn the runner into a hot loop.
 const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
+/// Messages this runner dead-lettered, by the queue they failed in.
+const DEAD_LETTERS: &str = "waypoint_dead_letters_total";
 
 /// What to consume and how persistent to be about failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +182,7 @@ pub(crate) struct Runner {
     config: ConsumerConfig,
     mode: Mode,
     shutdown: CancellationToken,
+    dead_letters: metrics::Counter,
 }
 
 /// Why one consuming session ended.
@@ -204,11 +207,15 @@ impl Runner {
         mode: Mode,
         shutdown: CancellationToken,
     ) -> Self {
+        let dead_letters = metrics::counter!(DEAD_LETTERS, "queue" => config.queue.clone());
+        // Shown at 0 from the start: a rate over a series that appears at 1 misses that 1.
+        dead_letters.increment(0);
         Self {
             bus,
             config,
             mode,
             shutdown,
+            dead_letters,
         }
     }
 
@@ -458,7 +465,10 @@ impl Runner {
                 };
                 let copy = self.failed_copy(delivery, 1, &reason, true);
                 match confirmed(channel, copy).await {
-                    Ok(_) => error!(%reason, "message dead-lettered"),
+                    Ok(_) => {
+                        self.dead_letters.increment(1);
+                        error!(%reason, "message dead-lettered");
+                    }
                     Err(error) => {
                         return SessionEnd::Lost(format!("dead-lettering a message: {error}"));
                     }
@@ -554,6 +564,7 @@ impl Runner {
         match outcome {
             Ok(confirmed) if !confirmed.returned => {
                 if dead {
+                    self.dead_letters.increment(1);
                     error!(reason = %failure, attempt, "message dead-lettered");
                 } else {
                     warn!(reason = %failure, attempt, "handling failed, message requeued at the tail");

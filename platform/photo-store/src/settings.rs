@@ -25,6 +25,10 @@ pub struct PhotoSettings {
     pub secret_key: String,
     /// Must be true for an `http://` endpoint: plain HTTP is a deliberate choice, never a default.
     pub allow_http: bool,
+    /// How long a presigned download link works (S3 only; the local backend streams). 0 streams
+    /// from S3 too, for storage that clients cannot reach. Only the gateway serves downloads.
+    #[serde(default = "default_presign_ttl_s")]
+    pub presign_ttl_s: u64,
 }
 
 /// Which kind of storage holds the photos.
@@ -36,6 +40,10 @@ pub enum PhotoBackend {
     S3,
     /// A directory on this machine, for standalone mode: downloads are streamed.
     Local,
+}
+
+fn default_presign_ttl_s() -> u64 {
+    300
 }
 
 fn default_local_dir() -> PathBuf {
@@ -53,6 +61,7 @@ impl fmt::Debug for PhotoSettings {
             .field("access_key", &self.access_key)
             .field("secret_key", &"[redacted]")
             .field("allow_http", &self.allow_http)
+            .field("presign_ttl_s", &self.presign_ttl_s)
             .finish()
     }
 }

@@ -21,6 +21,7 @@ fn settings(endpoint: &str) -> PhotoSettings {
         access_key: "waypoint".to_owned(),
         secret_key: "waypoint-secret".to_owned(),
         allow_http: true,
+        presign_ttl_s: 300,
     }
 }
 

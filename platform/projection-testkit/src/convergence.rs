@@ -15,6 +15,7 @@ use projection::{ReadModel, catchup, checkpoints};
 use service_kit::settings::{
     DiscoverySettings, HttpSettings, PostgresSettings, RabbitMqSettings, RedisSettings,
 };
+use service_kit::telemetry::TelemetrySettings;
 use testkit::database::TestDatabase;
 
 use crate::model::checksum;
@@ -243,5 +244,6 @@ pub fn settings(
             max_wait_ms: 2_000,
         },
         sources,
+        telemetry: TelemetrySettings::default(),
     }
 }

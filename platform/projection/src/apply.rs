@@ -3,8 +3,10 @@
 use std::collections::HashMap;
 
 use events::Checkpoint;
+use service_kit::telemetry;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
+use tracing::{Instrument, Span, info_span};
 use uuid::Uuid;
 
 use crate::checkpoints::{self, xid_to_db};
@@ -32,10 +34,33 @@ pub async fn apply_batch<M: ReadModel>(
     model: &M,
     events: &[IncomingEvent],
 ) -> Result<BatchOutcome, sqlx::Error> {
+    apply(pool, model, events, None).await
+}
+
+/// [`apply_batch`] for events delivered from the model's queue, each applied in a
+/// `projection.apply` span: a child of the relay's span that published it (`traceparents[i]`
+/// is event `i`'s message header) linked to the append that recorded it (the event's own
+/// `traceparent`). A catch-up or a rebuild applies without spans: a million events of history
+/// are nobody's request.
+pub(crate) async fn apply_delivered<M: ReadModel>(
+    pool: &PgPool,
+    model: &M,
+    events: &[IncomingEvent],
+    traceparents: &[Option<&str>],
+) -> Result<BatchOutcome, sqlx::Error> {
+    apply(pool, model, events, Some(traceparents)).await
+}
+
+async fn apply<M: ReadModel>(
+    pool: &PgPool,
+    model: &M,
+    events: &[IncomingEvent],
+    traceparents: Option<&[Option<&str>]>,
+) -> Result<BatchOutcome, sqlx::Error> {
     let mut poison: HashMap<Uuid, String> = HashMap::new();
     loop {
         let mut tx = pool.begin().await?;
-        match attempt(&mut tx, model, events, &poison).await? {
+        match attempt(&mut tx, model, events, &poison, traceparents).await? {
             Attempt::Done(outcome) => {
                 tx.commit().await?;
                 return Ok(outcome);
@@ -59,6 +84,7 @@ async fn attempt<M: ReadModel>(
     model: &M,
     events: &[IncomingEvent],
     poison: &HashMap<Uuid, String>,
+    traceparents: Option<&[Option<&str>]>,
 ) -> Result<Attempt, sqlx::Error> {
     // One writer per generation at a time: a catch-up and the live consumer (or two hosts
     // catching up the same generation during a switch) would otherwise both read the same
@@ -72,7 +98,7 @@ async fn attempt<M: ReadModel>(
     let mut applied_up_to = checkpoints::load(conn).await?;
     let mut advanced: HashMap<&str, (Checkpoint, OffsetDateTime)> = HashMap::new();
     let mut outcome = BatchOutcome::default();
-    for event in events {
+    for (index, event) in events.iter().enumerate() {
         let covered = applied_up_to
             .get(&event.source)
             .is_some_and(|checkpoint| *checkpoint >= event.checkpoint);
@@ -84,7 +110,15 @@ async fn attempt<M: ReadModel>(
             record_poison(conn, event, reason).await?;
             outcome.poisoned.push((event.event_id, reason.clone()));
         } else {
-            match model.apply(conn, event).await {
+            let applied = match traceparents {
+                Some(traceparents) => {
+                    let delivery = traceparents.get(index).copied().flatten();
+                    let span = apply_span::<M>(event, delivery);
+                    model.apply(conn, event).instrument(span).await
+                }
+                None => model.apply(conn, event).await,
+            };
+            match applied {
                 Ok(()) => outcome.applied += 1,
                 Err(ApplyError::Poison(reason)) => {
                     return Ok(Attempt::Poisoned {
@@ -102,6 +136,21 @@ async fn attempt<M: ReadModel>(
         checkpoints::advance(conn, source, checkpoint, recorded_at).await?;
     }
     Ok(Attempt::Done(outcome))
+}
+
+/// `event`'s `projection.apply` span, continuing the trace of its `delivery`.
+fn apply_span<M: ReadModel>(event: &IncomingEvent, delivery: Option<&str>) -> Span {
+    let span = info_span!(
+        "projection.apply",
+        otel.kind = "consumer",
+        model = M::NAME,
+        source = %event.source,
+        event_type = %event.event_type,
+        event_id = %event.event_id,
+    );
+    telemetry::set_parent(&span, delivery);
+    telemetry::add_link(&span, event.traceparent.as_deref());
+    span
 }
 
 async fn record_poison(

@@ -25,6 +25,7 @@ use service_kit::settings::{
     ConfigSources, DiscoverySettings, HttpSettings, PostgresSettings, RabbitMqSettings,
     RedisSettings,
 };
+use service_kit::telemetry::{Telemetry, TelemetrySettings};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -53,6 +54,8 @@ pub struct ProjectionSettings {
     pub projection: ModelSettings,
     /// Each source service's database on the same server: where catch-up and lag read.
     pub sources: BTreeMap<String, String>,
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -408,29 +411,38 @@ async fn lag<M: ReadModel>(
     Ok(())
 }
 
-/// A projection's whole `main`: logs, settings, [`Host::start`], [`Host::serve`] until Ctrl-C
-/// or SIGTERM.
+/// A projection's whole `main`: settings, logs and traces, [`Host::start`], [`Host::serve`]
+/// until Ctrl-C or SIGTERM, then the last spans out.
 pub async fn main<M: ReadModel>(
     model: M,
     version: &'static str,
     embedded_settings: &'static str,
     router: impl Fn(QueryContext) -> Router + Send + Sync + 'static,
 ) -> std::process::ExitCode {
-    service_kit::logging::init("info");
-    let sources = ConfigSources::from_env(embedded_settings);
+    let settings: Result<ProjectionSettings, _> =
+        service_kit::settings::load(&ConfigSources::from_env(embedded_settings));
+    // Settings that cannot be read still get their error logged, with the default telemetry.
+    let telemetry = Telemetry::init(
+        M::NAME,
+        &settings
+            .as_ref()
+            .map(|settings| settings.telemetry.clone())
+            .unwrap_or_default(),
+    );
     let outcome = async {
-        let settings: ProjectionSettings = service_kit::settings::load(&sources)?;
-        let host = Host::start(settings, model, version).await?;
+        let host = Host::start(settings?, model, version).await?;
         let shutdown = CancellationToken::new();
         service_kit::shutdown::cancel_on_signal(shutdown.clone());
         host.serve(router, shutdown).await
     }
     .await;
-    match outcome {
+    let code = match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(model = M::NAME, %error, "the projection stopped with an error");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }

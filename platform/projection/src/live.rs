@@ -10,10 +10,10 @@ use sqlx::PgPool;
 use tokio::sync::OwnedMutexGuard;
 use tracing::error;
 
-use crate::apply::record_unreadable;
+use crate::apply::{apply_delivered, record_unreadable};
 use crate::query::AppliedSignal;
 use crate::serving::Serving;
-use crate::{IncomingEvent, ReadModel, apply_batch};
+use crate::{IncomingEvent, ReadModel};
 
 /// Declares the model's queue, bound to exactly the event types it applies. Declared before
 /// catching up, so nothing committed from then on can miss it.
@@ -115,11 +115,13 @@ async fn handle<M: ReadModel>(
     let mut dead = Vec::new();
     let mut events = Vec::with_capacity(messages.len());
     let mut index_of = Vec::with_capacity(messages.len());
+    let mut traceparents = Vec::with_capacity(messages.len());
     for (index, message) in messages.iter().enumerate() {
         match serde_json::from_slice::<IncomingEvent>(&message.payload) {
             Ok(event) => {
                 events.push(event);
                 index_of.push(index);
+                traceparents.push(message.traceparent.as_deref());
             }
             Err(error) => {
                 metrics::counter!("waypoint_projection_unreadable_messages_total", "projection" => M::NAME)
@@ -138,7 +140,7 @@ async fn handle<M: ReadModel>(
             }
         }
     }
-    let outcome = apply_batch(pool, model, &events)
+    let outcome = apply_delivered(pool, model, &events, &traceparents)
         .await
         .map_err(|error| HandlingError::from_error(&error))?;
     metrics::counter!("waypoint_projection_applied_events_total", "projection" => M::NAME)

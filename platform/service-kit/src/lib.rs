@@ -9,14 +9,17 @@
 //! - [`health`]: readiness checks and the router for `/health/live`, `/health/ready` and
 //!   `/metrics`.
 //! - [`metrics`]: the process-wide Prometheus recorder behind the `metrics` macros.
-//! - [`logging`]: JSON (or text) logs on stderr, filtered by `RUST_LOG`.
+//! - [`telemetry`]: the process's subscriber: logs, and OpenTelemetry traces exported over OTLP
+//!   when configured; W3C `traceparent` strings to and from spans.
+//! - [`logging`]: JSON (or text) logs on stderr with trace ids, filtered by `RUST_LOG` or the
+//!   dynamic configuration.
 //! - [`http`]: binding (port 0 for any free port) and serving with graceful shutdown.
 //! - [`shutdown`]: Ctrl-C and SIGTERM cancel a `CancellationToken`.
 //!
 //! A service's `main` reads as: `settings::load(&ConfigSources::from_env(include_str!(..)))`,
-//! `metrics::install()`, `http::bind`, build its router merged with `health::router`,
-//! `discovery::Registry::register`, `shutdown::cancel_on_signal`, `http::serve`, and on the
-//! way out `Registration::deregister`.
+//! `telemetry::Telemetry::init`, `metrics::install()`, `http::bind`, build its router merged
+//! with `health::router`, `discovery::Registry::register`, `shutdown::cancel_on_signal`,
+//! `http::serve`, and on the way out `Registration::deregister` and `Telemetry::shutdown`.
 
 pub mod database;
 pub mod discovery;
@@ -26,6 +29,7 @@ pub mod logging;
 pub mod metrics;
 pub mod settings;
 pub mod shutdown;
+pub mod telemetry;
 
 /// A unique id for one instance of `service`: the name and a short random suffix
 /// (`reviews-3f2a9c1d`), readable in logs and in the registry.

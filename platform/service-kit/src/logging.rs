@@ -1,14 +1,24 @@
 //! Structured logs on stderr: JSON lines for machines, or compact text for a terminal, with a
 //! filter that can be replaced while the process runs ([`set_filter`]), which is how the
 //! dynamic configuration's `log_filter` takes effect without a restart.
+//!
+//! A JSON line written inside a sampled trace carries its `trace_id` and `span_id` (hex), so
+//! a line leads to its trace and a trace to its lines. The subscriber is installed by
+//! [`crate::telemetry::Telemetry::init`].
 
 use std::sync::OnceLock;
 
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Registry, reload};
+use opentelemetry::trace::TraceContextExt;
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
-/// The handle on the installed subscriber's filter; set by the [`init`] that installed it.
+/// The filter a service starts with unless `RUST_LOG` says otherwise.
+pub const DEFAULT_FILTER: &str = "info";
+
+/// The handle on the installed subscriber's filter; set by the installation that made it.
 static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
 /// A filter directive that cannot be used.
@@ -22,39 +32,60 @@ pub enum LogFilterError {
     Reload(String),
 }
 
-/// Installs the global subscriber once; later calls (tests, several services in one process)
-/// keep the first. `RUST_LOG` overrides `default_filter` until [`set_filter`] replaces it;
-/// `WAYPOINT_LOG_FORMAT=text` switches from JSON to human-readable lines.
+/// Installs the global subscriber once with logs and trace contexts that propagate, but
+/// exports no spans; later calls (tests, several services in one process) keep the first.
+/// `RUST_LOG` overrides `default_filter` until [`set_filter`] replaces it. A service's `main`
+/// uses [`crate::telemetry::Telemetry::init`] instead, which exports as its settings say.
 pub fn init(default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let text = std::env::var("WAYPOINT_LOG_FORMAT").is_ok_and(|format| format == "text");
-    let (filter, handle) = reload::Layer::new(filter);
-    let registry = tracing_subscriber::registry().with(filter);
-    let installed = if text {
-        registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .compact()
-                    .with_writer(std::io::stderr),
-            )
-            .try_init()
-    } else {
-        registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_writer(std::io::stderr),
-            )
-            .try_init()
-    };
-    // An error only means a subscriber is already installed, which is what we want; its own
-    // handle (if it was ours) stays the one `set_filter` uses.
-    if installed.is_ok() {
-        let _ = FILTER.set(handle);
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    // Already installed is what a second call expects; nothing to report.
+    let _ = crate::telemetry::install(provider, default_filter);
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    Json,
+    Text,
+}
+
+impl LogFormat {
+    /// `WAYPOINT_LOG_FORMAT=text` switches from JSON to human-readable lines.
+    pub(crate) fn from_env() -> Self {
+        if std::env::var("WAYPOINT_LOG_FORMAT").is_ok_and(|format| format == "text") {
+            Self::Text
+        } else {
+            Self::Json
+        }
     }
+}
+
+/// `RUST_LOG` if it is set and valid, `default_filter` otherwise.
+pub(crate) fn env_filter(default_filter: &str) -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter))
+}
+
+/// The log lines' layer, writing to `writer`.
+pub(crate) fn layer<S, W>(format: LogFormat, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer);
+    match format {
+        LogFormat::Json => layer
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .map_event_format(WithTraceIds)
+            .boxed(),
+        LogFormat::Text => layer.compact().boxed(),
+    }
+}
+
+/// Makes `handle` the one [`set_filter`] replaces; the first installation keeps it.
+pub(crate) fn set_filter_handle(handle: reload::Handle<EnvFilter, Registry>) {
+    let _ = FILTER.set(handle);
 }
 
 /// Parses `directives` as `RUST_LOG` would (`info,gateway=debug`), refusing anything it would
@@ -68,7 +99,8 @@ pub fn parse_filter(directives: &str) -> Result<EnvFilter, LogFilterError> {
         .map_err(|error| LogFilterError::Invalid(error.to_string()))
 }
 
-/// Replaces the filter of the subscriber [`init`] installed, from the next event on.
+/// Replaces the filter of the installed subscriber's logs, from the next event on. (Which
+/// spans are traced does not depend on it.)
 ///
 /// Without such a subscriber (a test that installed none, or one of its own) there is nothing
 /// to filter: the directives are still checked, and a valid filter counts as applied.
@@ -79,6 +111,42 @@ pub fn set_filter(directives: &str) -> Result<(), LogFilterError> {
             .reload(filter)
             .map_err(|error| LogFilterError::Reload(error.to_string())),
         None => Ok(()),
+    }
+}
+
+/// tracing-subscriber's JSON lines with the current trace's ids added.
+struct WithTraceIds(Format<Json>);
+
+impl<S> FormatEvent<S, JsonFields> for WithTraceIds
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+{
+    fn format_event(
+        &self,
+        context: &FmtContext<'_, S, JsonFields>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        // Entering a traced span makes its context the current OpenTelemetry context.
+        let current = opentelemetry::Context::current();
+        let span = current.span();
+        let ids = span.span_context();
+        if !(ids.is_valid() && ids.is_sampled()) {
+            return self.0.format_event(context, writer, event);
+        }
+        let mut line = String::new();
+        self.0
+            .format_event(context, Writer::new(&mut line), event)?;
+        // The JSON formatter writes one object and a newline: the ids go before its brace.
+        match line.trim_end().strip_suffix('}') {
+            Some(object) => writeln!(
+                writer,
+                r#"{object},"trace_id":"{}","span_id":"{}"}}"#,
+                ids.trace_id(),
+                ids.span_id()
+            ),
+            None => writer.write_str(&line),
+        }
     }
 }
 

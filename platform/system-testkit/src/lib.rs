@@ -52,6 +52,25 @@ pub enum Projection {
     TopReviewers,
 }
 
+impl Projection {
+    pub const ALL: [Self; 4] = [
+        Self::ReviewFeed,
+        Self::PlaceDirectory,
+        Self::MemberProfile,
+        Self::TopReviewers,
+    ];
+
+    /// The read model's name: its queue, its database and its `projection` metrics label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ReviewFeed => review_feed::ReviewFeed::NAME,
+            Self::PlaceDirectory => place_directory::PlaceDirectory::NAME,
+            Self::MemberProfile => member_profile::MemberProfile::NAME,
+            Self::TopReviewers => top_reviewers::TopReviewers::NAME,
+        }
+    }
+}
+
 /// A projection instance serving in this process.
 #[derive(Debug)]
 pub struct RunningProjection {
@@ -280,6 +299,15 @@ impl TestApp {
         self.services.entry(service).or_default().push(running);
     }
 
+    /// Where the first running instance of `service` serves `/health/*` and `/metrics`.
+    pub fn service_http(&self, service: Service) -> SocketAddr {
+        self.services
+            .get(&service)
+            .and_then(|instances| instances.first())
+            .map(|instance| instance.http)
+            .unwrap_or_else(|| panic!("{} is not running", service.name()))
+    }
+
     /// Stops every instance of `service` gracefully.
     pub async fn stop_service(&mut self, service: Service) {
         for instance in self.services.remove(&service).unwrap_or_default() {
@@ -468,7 +496,7 @@ fn gateway_settings(system: &TestSystem, bucket: &str) -> GatewaySettings {
     settings.rabbitmq.prefix = system.prefix.clone();
     settings.redis.url = testkit::redis_url();
     settings.redis.key_prefix = system.redis_prefix.clone();
-    settings.photos.store = photo_settings(bucket);
+    settings.photos = photo_settings(bucket);
     // Quick to notice a new or vanished instance.
     settings.upstreams.refresh_ms = 100;
     settings
@@ -484,6 +512,7 @@ pub fn photo_settings(bucket: &str) -> photo_store::PhotoSettings {
         access_key: "waypoint".to_owned(),
         secret_key: "waypoint-secret".to_owned(),
         allow_http: true,
+        presign_ttl_s: 300,
     }
 }
 

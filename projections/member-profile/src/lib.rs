@@ -16,6 +16,9 @@
 //!   reviews and ratings that came earlier count from then on.
 //! - A deactivated member's nickname and avatar are kept but never shown.
 
+/// The embedded defaults (`config/default.toml`): the lowest layer of this read model's settings.
+pub const DEFAULT_SETTINGS: &str = include_str!("../config/default.toml");
+
 mod apply;
 pub mod http;
 pub mod profile;

@@ -5,7 +5,7 @@ async fn main() -> std::process::ExitCode {
     projection::host::main(
         member_profile::MemberProfile,
         env!("CARGO_PKG_VERSION"),
-        include_str!("../config/default.toml"),
+        member_profile::DEFAULT_SETTINGS,
         member_profile::router,
     )
     .await

@@ -25,6 +25,9 @@
 //!   for the place: every statement that changes one changes the other.
 //! - Queries show only places the places service has added; closed places stay, flagged.
 
+/// The embedded defaults (`config/default.toml`): the lowest layer of this read model's settings.
+pub const DEFAULT_SETTINGS: &str = include_str!("../config/default.toml");
+
 mod apply;
 mod http;
 

@@ -5,7 +5,7 @@ async fn main() -> std::process::ExitCode {
     projection::host::main(
         place_directory::PlaceDirectory,
         env!("CARGO_PKG_VERSION"),
-        include_str!("../config/default.toml"),
+        place_directory::DEFAULT_SETTINGS,
         place_directory::router,
     )
     .await

@@ -16,6 +16,9 @@
 //! - `reviews` holds live reviews only: a deleted review is gone from every query.
 //! - Every event is one SQL statement.
 
+/// The embedded defaults (`config/default.toml`): the lowest layer of this read model's settings.
+pub const DEFAULT_SETTINGS: &str = include_str!("../config/default.toml");
+
 mod apply;
 pub mod http;
 pub mod read;

@@ -5,7 +5,7 @@ async fn main() -> std::process::ExitCode {
     projection::host::main(
         review_feed::ReviewFeed,
         env!("CARGO_PKG_VERSION"),
-        include_str!("../config/default.toml"),
+        review_feed::DEFAULT_SETTINGS,
         review_feed::router,
     )
     .await

@@ -23,6 +23,9 @@
 //! - A deactivated member stays ranked as a "deleted member": their reviews are still live
 //!   and still shown elsewhere; their nickname is kept but never shown.
 
+/// The embedded defaults (`config/default.toml`): the lowest layer of this read model's settings.
+pub const DEFAULT_SETTINGS: &str = include_str!("../config/default.toml");
+
 mod apply;
 pub mod http;
 pub mod ranking;

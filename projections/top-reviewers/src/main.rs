@@ -5,7 +5,7 @@ async fn main() -> std::process::ExitCode {
     projection::host::main(
         top_reviewers::TopReviewers,
         env!("CARGO_PKG_VERSION"),
-        include_str!("../config/default.toml"),
+        top_reviewers::DEFAULT_SETTINGS,
         top_reviewers::router,
     )
     .await

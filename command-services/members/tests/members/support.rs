@@ -128,6 +128,7 @@ pub fn photo_settings(endpoint: &str, bucket: &str) -> PhotoSettings {
         access_key: "waypoint".to_owned(),
         secret_key: "waypoint-secret".to_owned(),
         allow_http: true,
+        presign_ttl_s: 300,
     }
 }
 

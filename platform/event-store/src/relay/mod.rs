@@ -4,6 +4,7 @@
 //! - [`leadership`]: one active relay per store; the others wait as standbys.
 //! - [`checkpoint`]: how far the relay has published, stored beside the events.
 //! - [`wakeup`]: LISTEN/NOTIFY with polling as the fallback.
+//! - [`lag`]: how far it is behind, as gauges.
 //!
 //! The loop reads a batch in commit order (see [`EventStore::read_all`]), publishes every
 //! event with `mandatory`, waits for all publisher confirms, and only then advances the
@@ -12,6 +13,7 @@
 //! and consumers deduplicate by message id (= event id).
 
 mod checkpoint;
+mod lag;
 mod leadership;
 mod wakeup;
 
@@ -21,10 +23,11 @@ use crate::store::{EventStore, held_back, read_all_on};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use events::Checkpoint;
 use message_bus::{OutgoingMessage, PendingConfirm, PublishError, Publisher};
+use service_kit::telemetry;
 use sqlx::PgConnection;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, instrument, warn};
+use tracing::{Instrument, info, info_span, instrument, warn};
 
 /// How soon the relay looks again when events exist past the commit horizon.
 const HELD_BACK_RECHECK: Duration = Duration::from_millis(10);
@@ -125,8 +128,9 @@ impl Relay {
     /// finished before it stops.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = backoff();
+        let mut lag = lag::LagGauges::register(self.store.source());
         loop {
-            match self.lead(&shutdown).await {
+            match self.lead(&shutdown, &mut lag).await {
                 Ok(()) => return,
                 Err(error) => {
                     let delay = backoff.next().unwrap_or(Duration::from_secs(5));
@@ -140,7 +144,11 @@ impl Relay {
     }
 
     /// One term of leadership: from acquiring the lock until an error or shutdown.
-    async fn lead(&self, shutdown: &CancellationToken) -> Result<(), RelayError> {
+    async fn lead(
+        &self,
+        shutdown: &CancellationToken,
+        lag: &mut lag::LagGauges,
+    ) -> Result<(), RelayError> {
         let Some(mut lease) =
             leadership::acquire(self.store.pool(), &self.config.name, shutdown).await?
         else {
@@ -163,6 +171,7 @@ impl Relay {
                 }
                 return Ok(());
             }
+            lag.update(lease.connection(), progress.confirmed).await;
             match self.step(lease.connection(), &mut progress).await {
                 Ok(Step::Published) => publish_backoff = backoff(),
                 Ok(Step::Idle) => {
@@ -229,7 +238,18 @@ impl Relay {
     async fn send(&self, batch: &[RecordedEvent], last: Checkpoint) -> Result<Sent, RelayError> {
         let mut confirms = Vec::with_capacity(batch.len());
         for event in batch {
-            confirms.push(self.publisher.send(self.message(event)?).await?);
+            let span = info_span!(
+                "relay.publish",
+                otel.kind = "producer",
+                messaging.system = "rabbitmq",
+                messaging.destination.name = %event.event_type,
+                event_id = %event.event_id,
+            );
+            // A child of the append that recorded the event; consumers continue from here.
+            telemetry::set_parent(&span, event.traceparent.as_deref());
+            let traceparent = telemetry::traceparent(&span).or_else(|| event.traceparent.clone());
+            let message = self.message(event)?.with_traceparent(traceparent);
+            confirms.push(self.publisher.send(message).instrument(span).await?);
         }
         Ok(Sent { last, confirms })
     }
