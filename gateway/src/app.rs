@@ -108,6 +108,11 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// Names this instance in discovery and on its broker connections.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
     /// Serves until `shutdown` while following the dynamic configuration, lets requests in
     /// flight finish, deregisters, then disconnects.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {

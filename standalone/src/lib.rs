@@ -219,6 +219,13 @@ impl Standalone {
             .map(|running| reachable(running.http))
     }
 
+    /// Each running part's instance id: its name in discovery and on its broker connections.
+    pub fn instance_ids(&self) -> impl Iterator<Item = (Part, &str)> {
+        self.parts
+            .iter()
+            .map(|running| (running.part, running.instance_id.as_str()))
+    }
+
     pub fn settings(&self) -> &StandaloneSettings {
         &self.settings
     }

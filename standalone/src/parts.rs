@@ -106,6 +106,8 @@ pub struct RunningPart {
     pub part: Part,
     /// Where its `/health/*` and `/metrics` answer (for the gateway: the API too).
     pub http: SocketAddr,
+    /// Names it in discovery and names its connections on the broker.
+    pub instance_id: String,
     /// Stops this part alone.
     pub stop: CancellationToken,
     pub task: JoinHandle<()>,
@@ -202,6 +204,7 @@ pub async fn start(
                 .await
                 .map_err(failed(part))?;
             let http = application.address().map_err(failed(part))?;
+            let instance_id = application.instance_id().to_owned();
             let own_stop = stop.clone();
             let task = supervise(part, stop.clone(), crashed, async move {
                 application
@@ -212,6 +215,7 @@ pub async fn start(
             Ok(RunningPart {
                 part,
                 http,
+                instance_id,
                 stop: own_stop,
                 task,
             })
@@ -238,6 +242,7 @@ fn serve_commands<S: command_handler::CommandService>(
     crashed: CancellationToken,
 ) -> Result<RunningPart, StartError> {
     let http = host.http_address().map_err(failed(part))?;
+    let instance_id = host.instance_id().to_owned();
     let own_stop = stop.clone();
     let task = supervise(part, stop.clone(), crashed, async move {
         host.serve(service, stop).await.map_err(|e| e.to_string())
@@ -245,6 +250,7 @@ fn serve_commands<S: command_handler::CommandService>(
     Ok(RunningPart {
         part,
         http,
+        instance_id,
         stop: own_stop,
         task,
     })
@@ -264,6 +270,7 @@ async fn serve_projection<M: ReadModel>(
         .await
         .map_err(failed(part))?;
     let http = host.http_address().map_err(failed(part))?;
+    let instance_id = host.instance_id().to_owned();
     let own_stop = stop.clone();
     let task = supervise(part, stop.clone(), crashed, async move {
         host.serve(router, stop).await.map_err(|e| e.to_string())
@@ -271,6 +278,7 @@ async fn serve_projection<M: ReadModel>(
     Ok(RunningPart {
         part,
         http,
+        instance_id,
         stop: own_stop,
         task,
     })

@@ -8,16 +8,21 @@
 //! - [`deploy_check`]: docker-compose.yml and deploy/ (Kubernetes, Prometheus, Grafana),
 //!   validated offline.
 //! - [`bench`]: the benchmark suites and their shared report.
+//! - [`system`]: the whole system as separate processes, for `bench system` and `chaos`.
+//! - [`chaos`]: the whole system under load while its processes and the broker fail, then
+//!   checked: exactly once, read models equal to their rebuilds, nothing left in a queue.
 //! - [`cmd`], [`wait`], [`http`]: running programs, polling with a deadline, a tiny HTTP client.
 //!
 //! Every command runs from the workspace root, whatever the caller's directory.
 
 mod bench;
+mod chaos;
 mod cmd;
 mod deploy_check;
 mod http;
 mod lint;
 mod services;
+mod system;
 mod test;
 mod wait;
 
@@ -53,6 +58,9 @@ enum Command {
         #[arg(value_enum)]
         suite: bench::Suite,
     },
+    /// Run the whole system under load while processes are killed and the broker restarts,
+    /// then check that nothing was lost or applied twice; writes target/chaos/summary.json.
+    Chaos(chaos::Args),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +86,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             return test::run(&root, &test::Args::default()).map(suite_exit_code);
         }
         Command::Bench { suite } => bench::run(&root, suite)?,
+        Command::Chaos(args) => chaos::run(&root, &args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -271,6 +271,14 @@ fn redis_ready() -> bool {
 // ---------------------------------------------------------------------------------------------
 // RabbitMQ and its management API
 
+/// Starts the broker with as many file descriptors as the hard limit allows.
+const RABBITMQ_START: &str = "\
+    broker=/usr/lib/rabbitmq/bin/rabbitmq-server; \
+    if [ \"$(id -u)\" = 0 ] && [ -x \"$broker\" ] && id rabbitmq >/dev/null 2>&1; then \
+      exec su rabbitmq -s /bin/sh -c \"ulimit -n \\$(ulimit -Hn); exec $broker -detached\"; \
+    fi; \
+    ulimit -n \"$(ulimit -Hn)\"; exec rabbitmq-server -detached";
+
 fn rabbitmq(logs: &Path) -> Result<&'static str> {
     let broker = if wait::port_open(AMQP) {
         "already running"
@@ -281,7 +289,11 @@ fn rabbitmq(logs: &Path) -> Result<&'static str> {
                  install it with `apt-get install rabbitmq-server`"
             );
         }
-        let start = Cmd::new("rabbitmq-server").arg("-detached");
+        // Every quorum queue and connection holds file descriptors: at a shell's usual 1024 the
+        // broker stops completing handshakes under a parallel test suite, without an error.
+        // Debian's wrapper switches to the `rabbitmq` user through `su`, whose PAM session
+        // sets the limit back to 1024, so the limit is raised after the switch.
+        let start = Cmd::new("sh").args(["-c", RABBITMQ_START]);
         let log = logs.join("rabbitmq.log");
         start_and_wait(
             "RabbitMQ to accept AMQP connections",

@@ -237,3 +237,28 @@ async fn an_instance_registers_serves_health_and_metrics_and_deregisters_on_shut
     assert!(registry.instances("places").await.unwrap().is_empty());
     fixture.system.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_instance_declares_the_local_copy_queues_of_every_service_that_keeps_copies() {
+    let fixture = Fixture::new().await;
+    // Only places runs: the reviews and ratings services have never started.
+    let instance = fixture.start_instance().await;
+
+    let added = fixture.send(cafe(), &member()).await;
+    place_id_of(&added);
+
+    for service in ["reviews", "ratings"] {
+        let queue = fixture.system.names().events_queue(service);
+        testkit::poll::until(
+            &format!("the PlaceAdded waiting in {queue}"),
+            std::time::Duration::from_secs(30),
+            || async {
+                let described = testkit::rabbitmq::queue(&queue).await?;
+                (described["messages"].as_u64() == Some(1)).then_some(())
+            },
+        )
+        .await;
+    }
+    instance.stop().await;
+    fixture.system.cleanup().await;
+}

@@ -186,3 +186,19 @@ fn category_strings_match_the_wire() {
         Err(places::UnknownCategory("Cafe".to_owned()))
     );
 }
+
+#[test]
+fn a_payload_with_a_field_this_build_does_not_know_still_decodes() {
+    // How an optional field is added without a new schema version: consumers built before it
+    // read the event and ignore the field.
+    let mut payload = written_payload();
+    payload
+        .as_object_mut()
+        .unwrap()
+        .insert("mood".to_owned(), json!("cheerful"));
+
+    let decoded = ReviewEvent::decode("reviews.ReviewWritten", 1, payload).unwrap();
+
+    let known = ReviewEvent::decode("reviews.ReviewWritten", 1, written_payload()).unwrap();
+    assert_eq!(decoded, known);
+}

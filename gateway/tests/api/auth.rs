@@ -599,3 +599,78 @@ async fn too_many_failures_from_one_address_lock_the_address_out() {
     assert!(locked.header("retry-after").is_some());
     app.finish().await;
 }
+
+/// A line to the test's Redis that the test can cut.
+struct RedisLine {
+    url: String,
+    cut: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RedisLine {
+    async fn open() -> Self {
+        let mut url = reqwest::Url::parse(&testkit::redis_url()).unwrap();
+        let redis = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(6379));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        url.set_host(Some("127.0.0.1")).unwrap();
+        url.set_port(Some(listener.local_addr().unwrap().port()))
+            .unwrap();
+        let cut = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn({
+            let cut = cut.clone();
+            async move {
+                let mut connections = tokio::task::JoinSet::new();
+                loop {
+                    let (mut client, _) = tokio::select! {
+                        () = cut.cancelled() => break,
+                        accepted = listener.accept() => accepted.unwrap(),
+                    };
+                    let redis = redis.clone();
+                    connections.spawn(async move {
+                        let mut server = tokio::net::TcpStream::connect(redis).await.unwrap();
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    });
+                }
+                connections.shutdown().await;
+            }
+        });
+        Self {
+            url: url.to_string(),
+            cut,
+            task,
+        }
+    }
+
+    /// Closes every connection through the line and refuses new ones.
+    async fn cut(self) {
+        self.cut.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_token_whose_session_cannot_be_checked_is_refused_with_503() {
+    let line = RedisLine::open().await;
+    let url = line.url.clone();
+    let app = app_with(|settings| {
+        settings.redis.url = url;
+        // The rate limiter keeps the direct line: only the session check loses Redis.
+        settings.rate_limit.redis_url = Some(testkit::redis_url());
+    })
+    .await;
+    let session = app.register().await;
+    let before = change_nickname(&app, &session.access_token).await;
+    assert_eq!(before.status, StatusCode::NO_CONTENT, "{:?}", before.body);
+
+    line.cut().await;
+    let unchecked = change_nickname(&app, &session.access_token).await;
+
+    assert_eq!(
+        unchecked.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        unchecked.body
+    );
+    assert_eq!(unchecked.code(), "unavailable");
+    app.finish().await;
+}

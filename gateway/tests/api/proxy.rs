@@ -328,3 +328,25 @@ async fn ids_and_parameters_are_checked_and_the_read_models_refusals_passed_on()
     directory.stop().await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_callers_own_view_is_never_kept_for_a_stale_answer() {
+    let mut app = TestApp::new().await;
+    app.start_service(Service::Members).await;
+    let profiles = app.start_projection(Projection::MemberProfile).await;
+    app.start_gateway().await;
+    let session = app.register().await;
+    let token = Some(session.access_token.as_str());
+    let own = testkit::poll::until("the member's own profile", DEADLINE, || async {
+        let answer = app.get("/api/v1/members/me", token).await;
+        (answer.status == StatusCode::OK).then_some(answer)
+    })
+    .await;
+    assert_eq!(own.body["member_id"], session.member_id.as_str());
+
+    profiles.stop().await;
+    let without_the_model = app.get("/api/v1/members/me", token).await;
+
+    assert_problem(&without_the_model, 503, "unavailable");
+    app.finish().await;
+}

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::StreamExt;
+use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection, ConnectionProperties, Event};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -24,6 +25,10 @@ use crate::topology::{BusNames, Topology};
 
 /// How often [`Bus::channel_lost`] looks at a channel's own state.
 const CHANNEL_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The largest AMQP frame asked for, unless the URL says otherwise: bodies above it travel in
+/// several frames.
+const FRAME_MAX: u32 = 16 * 1024;
 
 /// What [`Bus::connect`] needs.
 #[derive(Clone)]
@@ -409,9 +414,15 @@ impl Supervisor {
     async fn establish(&self) -> Result<Connection, String> {
         let properties = ConnectionProperties::default()
             .with_connection_name(self.config.connection_name.clone().into());
+        let mut uri: AMQPUri = self.config.url.parse()?;
+        // lapin keeps a send and a receive buffer of 32 frames each per connection, zeroed up
+        // front: at RabbitMQ's default frame size (128 KiB) that is 8 MiB for every
+        // connection. Waypoint's messages are a few KiB, so smaller frames cost nothing. A URL
+        // that names `frame_max` keeps it.
+        uri.query.frame_max.get_or_insert(FRAME_MAX);
         let connection = tokio::time::timeout(
             self.options.attempt_timeout,
-            Connection::connect(&self.config.url, properties),
+            Connection::connect_uri(uri, properties),
         )
         .await
         .map_err(|_| format!("no handshake within {:?}", self.options.attempt_timeout))?

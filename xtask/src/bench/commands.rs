@@ -45,7 +45,7 @@ use super::report::{self, Row};
 use crate::cmd::Cmd;
 
 pub(super) const SERVICES: [&str; 4] = ["members", "places", "reviews", "ratings"];
-const IN_FLIGHT: usize = 32;
+pub(super) const IN_FLIGHT: usize = 32;
 const ROUNDS: usize = 3;
 const MEASURE_FOR: Duration = Duration::from_secs(5);
 /// The ratings re-rated in turn; far more than [`IN_FLIGHT`], so two calls never race for one.
@@ -234,7 +234,7 @@ pub(super) async fn wait_ready(client: &CommandClient, service: &str) -> Result<
 }
 
 /// The empty handler: the services' consumer shape with nothing behind it.
-fn serve_echo(
+pub(super) fn serve_echo(
     bus: &Bus,
     stop: &CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<Result<(), message_bus::ConsumerError>>> {
@@ -252,7 +252,7 @@ fn serve_echo(
         .collect()
 }
 
-async fn echo_rate(client: &CommandClient) -> Result<Measured> {
+pub(super) async fn echo_rate(client: &CommandClient) -> Result<Measured> {
     let client = client.clone();
     measure(MEASURE_FOR, IN_FLIGHT, move |_| {
         let client = client.clone();
@@ -270,7 +270,7 @@ async fn echo_rate(client: &CommandClient) -> Result<Measured> {
     .await
 }
 
-async fn insert_rate(pool: &PgPool) -> Result<Measured> {
+pub(super) async fn insert_rate(pool: &PgPool) -> Result<Measured> {
     let pool = pool.clone();
     measure(MEASURE_FOR, IN_FLIGHT, move |_| {
         let pool = pool.clone();

@@ -35,10 +35,8 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Child;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -55,10 +53,12 @@ use super::commands::{
     SERVICES, database_name, remove_bucket, service_topology, spawn_service, wait_ready,
 };
 use super::harness::{
-    AMQP_URL, BenchDatabase, delete_topology, median, rss_mb, spawn_release, stop,
+    AMQP_URL, BenchDatabase, MaxRss, cpu_s, delete_topology, median, rss_mb, spawn_release, stop,
 };
 use super::report::{self, Row};
 use crate::cmd::{self, Cmd};
+use crate::system::RunNames;
+use crate::system::programs::{Program, free_ports, local_url};
 use crate::{services, wait};
 
 const CONNECTIONS: usize = 32;
@@ -71,15 +71,8 @@ const LATENCY_RUN_FOR: Duration = Duration::from_secs(10);
 const WARM_UP: Duration = Duration::from_secs(3);
 const ROUNDS: usize = 3;
 const WRK_THREADS: usize = 1;
-const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(100);
 const START_DEADLINE: Duration = Duration::from_secs(60);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Per address and per member: far above anything one machine's loopback reaches, so the
-/// limiter does all its work and never refuses.
-const RATE_LIMIT_PER_S: &str = "1000000";
-const RATE_LIMIT_BURST: &str = "1000000";
-/// Longer than the whole run, so the one token is valid from seeding to the last request.
-const ACCESS_TTL_S: &str = "3600";
 
 // The targets' goals from the gateway's specification.
 const SHARE_OF_DIRECT_FLOOR: f64 = 0.6;
@@ -156,6 +149,11 @@ struct Run {
 }
 
 impl Run {
+    /// The names the services were started with ([`spawn_service`]).
+    fn run_names(&self) -> RunNames {
+        RunNames::with_id("bench", &self.id)
+    }
+
     /// Fails when a process the run started has exited, naming its log: waiting on would only
     /// end in a timeout that says less.
     fn check_alive(&mut self) -> Result<()> {
@@ -360,12 +358,13 @@ fn start(
     let child = spawn_release(
         root,
         PlaceDirectory::NAME,
-        &projection_env(run, projection_port),
+        &projection_env(run, projection_port)?,
     )?;
     let projection_pid = child.id();
     run.processes.push((PlaceDirectory::NAME, child));
     let gateway_port = free_port()?;
-    let child = spawn_release(root, "gateway", &gateway_env(run, gateway_port))?;
+    let env = Program::Gateway.env(&run.run_names(), gateway_port);
+    let child = spawn_release(root, "gateway", &env)?;
     let gateway_pid = child.id();
     run.processes.push(("gateway", child));
     let (projection, gateway) = (local_url(projection_port), local_url(gateway_port));
@@ -420,15 +419,15 @@ fn load(wrk: &Wrk, target: &Target, pid: Option<u32>) -> Result<Loaded> {
         let run = wrk.run(target, CONNECTIONS, RUN_FOR, Script::Throughput)?;
         return Ok(Loaded { run, cost: None });
     };
-    let cpu_before = wrk.cpu_s(pid)?;
+    let cpu_before = cpu_s(pid)?;
     let (run, max_rss_mb) = with_max_rss(pid, || {
         wrk.run(target, CONNECTIONS, RUN_FOR, Script::Throughput)
     })?;
-    let cpu_s = wrk.cpu_s(pid)? - cpu_before;
+    let spent_s = cpu_s(pid)? - cpu_before;
     Ok(Loaded {
         run,
         cost: Some(Cost {
-            cpu_us_per_request: cpu_s * 1e6 / run.requests,
+            cpu_us_per_request: spent_s * 1e6 / run.requests,
             max_rss_mb,
         }),
     })
@@ -452,34 +451,10 @@ async fn wait_for_services(run: &Run) -> Result<()> {
     Ok(())
 }
 
-/// What every process of the run shares: the broker prefix and the Redis prefix.
-fn shared_env(run: &Run, port: u16) -> Vec<(&'static str, String)> {
-    vec![
-        ("WAYPOINT__HTTP__PORT", port.to_string()),
-        (
-            "WAYPOINT__RABBITMQ__PREFIX",
-            run.names.prefix().unwrap_or_default().to_owned(),
-        ),
-        ("WAYPOINT__REDIS__KEY_PREFIX", format!("bench_{}:", run.id)),
-    ]
-}
-
 /// The projection with its own database, catching up from the run's service databases.
-fn projection_env(run: &Run, port: u16) -> Vec<(&'static str, String)> {
-    let mut env = shared_env(run, port);
-    env.push((
-        "WAYPOINT__PROJECTION__DATABASE",
-        database_name(&run.id, &projection_database()),
-    ));
-    for (key, source) in [
-        ("WAYPOINT__SOURCES__MEMBERS", "members"),
-        ("WAYPOINT__SOURCES__PLACES", "places"),
-        ("WAYPOINT__SOURCES__REVIEWS", "reviews"),
-        ("WAYPOINT__SOURCES__RATINGS", "ratings"),
-    ] {
-        env.push((key, database_name(&run.id, source)));
-    }
-    env
+fn projection_env(run: &Run, port: u16) -> Result<Vec<(String, String)>> {
+    let program = Program::projection::<PlaceDirectory>(place_directory::DEFAULT_SETTINGS)?;
+    Ok(program.env(&run.run_names(), port))
 }
 
 /// The model's name as a database name: no dashes.
@@ -487,40 +462,9 @@ fn projection_database() -> String {
     PlaceDirectory::NAME.replace('-', "_")
 }
 
-fn gateway_env(run: &Run, port: u16) -> Vec<(&'static str, String)> {
-    let mut env = shared_env(run, port);
-    env.extend([
-        ("WAYPOINT__PHOTOS__BUCKET", format!("bench-{}", run.id)),
-        ("WAYPOINT__AUTH__ACCESS_TTL_S", ACCESS_TTL_S.to_owned()),
-        (
-            "WAYPOINT__RATE_LIMIT__PER_IP_PER_S",
-            RATE_LIMIT_PER_S.to_owned(),
-        ),
-        (
-            "WAYPOINT__RATE_LIMIT__PER_IP_BURST",
-            RATE_LIMIT_BURST.to_owned(),
-        ),
-        (
-            "WAYPOINT__RATE_LIMIT__PER_MEMBER_PER_S",
-            RATE_LIMIT_PER_S.to_owned(),
-        ),
-        (
-            "WAYPOINT__RATE_LIMIT__PER_MEMBER_BURST",
-            RATE_LIMIT_BURST.to_owned(),
-        ),
-    ]);
-    env
-}
-
-/// A port nothing listens on now. Another program could take it before the process that is
-/// given it binds, which on a bench machine is unlikely enough; a clash fails the start.
+/// A port nothing listens on now; see [`free_ports`].
 fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
-    Ok(listener.local_addr()?.port())
-}
-
-fn local_url(port: u16) -> String {
-    format!("http://127.0.0.1:{port}")
+    Ok(free_ports(1)?[0])
 }
 
 fn wait_until(run: &mut Run, what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
@@ -632,14 +576,13 @@ enum Script {
     Latency,
 }
 
-/// wrk with one thread on the last core, and the clock its CPU times are counted in.
+/// wrk with one thread on the last core.
 struct Wrk {
     wrk: PathBuf,
     taskset: PathBuf,
     cores: usize,
     throughput_script: PathBuf,
     latency_script: PathBuf,
-    clock_ticks_per_s: f64,
 }
 
 impl Wrk {
@@ -652,17 +595,12 @@ impl Wrk {
             &latency_script,
             format!("{WRK_SCRIPT}\nfunction delay()\n   return {LATENCY_PAUSE_MS}\nend\n"),
         )?;
-        let ticks = Cmd::new("getconf").arg("CLK_TCK").output()?;
         Ok(Self {
             wrk: tools.wrk.clone(),
             taskset: tools.taskset.clone(),
             cores: thread::available_parallelism()?.get(),
             throughput_script,
             latency_script,
-            clock_ticks_per_s: ticks
-                .trim()
-                .parse()
-                .with_context(|| format!("getconf CLK_TCK said {ticks:?}"))?,
         })
     }
 
@@ -691,24 +629,6 @@ impl Wrk {
         }
         let output = command.arg(&target.url).output()?;
         parse_wrk(&output).with_context(|| format!("wrk against {}", target.name))
-    }
-
-    /// The CPU time (user and system) `pid` has used so far, in seconds.
-    fn cpu_s(&self, pid: u32) -> Result<f64> {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // The name in parentheses may hold anything; the fields after it are fixed: utime and
-        // stime are the 14th and 15th of the line, the 12th and 13th after the name.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |index: usize| -> Result<f64> {
-            fields
-                .get(index)
-                .and_then(|field| field.parse().ok())
-                .with_context(|| format!("unreadable /proc/{pid}/stat: {stat}"))
-        };
-        Ok((ticks(11)? + ticks(12)?) / self.clock_ticks_per_s)
     }
 }
 
@@ -748,25 +668,10 @@ fn parse_wrk(output: &str) -> Result<WrkRun> {
 
 /// Runs `work` while sampling `pid`'s resident set; returns its result and the largest sample.
 fn with_max_rss<T>(pid: u32, work: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
-    let done = AtomicBool::new(false);
-    thread::scope(|scope| {
-        let sampler = scope.spawn(|| {
-            let mut max = 0.0_f64;
-            while !done.load(Ordering::Relaxed) {
-                if let Ok(rss) = rss_mb(pid) {
-                    max = max.max(rss);
-                }
-                thread::sleep(RSS_SAMPLE_EVERY);
-            }
-            max
-        });
-        let result = work();
-        done.store(true, Ordering::Relaxed);
-        let max = sampler
-            .join()
-            .map_err(|_| anyhow::anyhow!("the memory sampler panicked"))?;
-        Ok((result?, max))
-    })
+    let sampler = MaxRss::start(vec![pid]);
+    let result = work();
+    let max = sampler.stop()?.total;
+    Ok((result?, max))
 }
 
 /// Stops the processes, then drops the run's databases, queues, exchanges, Redis keys and

@@ -2,10 +2,11 @@
 
 mod commands;
 mod gateway;
-mod harness;
+pub(crate) mod harness;
 mod projections;
 mod report;
 mod store;
+mod system;
 
 use std::path::Path;
 
@@ -25,6 +26,8 @@ pub enum Suite {
     Projections,
     /// The gateway's read path against the projection it proxies and against nginx.
     Gateway,
+    /// The whole system as separate processes, end to end through the gateway over HTTP.
+    System,
 }
 
 pub fn run(root: &Path, suite: Suite) -> Result<()> {
@@ -54,5 +57,6 @@ pub fn run(root: &Path, suite: Suite) -> Result<()> {
         Suite::Commands => commands::run(root),
         Suite::Projections => projections::run(root),
         Suite::Gateway => gateway::run(root),
+        Suite::System => system::run(root),
     }
 }

@@ -84,6 +84,7 @@ impl Suite {
             Suite::Commands => "commands",
             Suite::Projections => "projections",
             Suite::Gateway => "gateway",
+            Suite::System => "system",
         }
     }
 }

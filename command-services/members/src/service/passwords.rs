@@ -142,4 +142,30 @@ mod tests {
         let anything = Secret::new("no member has this password");
         assert!(!passwords.verify(&anything, None).await.unwrap());
     }
+
+    #[tokio::test]
+    async fn an_unknown_address_costs_what_a_wrong_password_costs() {
+        let passwords = Passwords::new();
+        let stored = hash("correct horse battery").unwrap();
+        let wrong = Secret::new("a wrong password");
+        // The fastest of a few runs each, so a moment of load elsewhere does not decide it.
+        let fastest = async |stored: Option<&str>| {
+            let mut fastest = std::time::Duration::MAX;
+            for _ in 0..3 {
+                let started = std::time::Instant::now();
+                assert!(!passwords.verify(&wrong, stored).await.unwrap());
+                fastest = fastest.min(started.elapsed());
+            }
+            fastest
+        };
+        // The dummy hash is made on first use; that once is not what is compared.
+        passwords.verify(&wrong, None).await.unwrap();
+
+        let (known, unknown) = (fastest(Some(&stored)).await, fastest(None).await);
+
+        assert!(
+            unknown * 2 > known,
+            "an unknown address took {unknown:?}, a wrong password {known:?}"
+        );
+    }
 }

@@ -210,3 +210,31 @@ async fn a_public_event_contract_round_trips_through_the_store() {
     assert_eq!(decoded, added);
     assert_eq!(loaded[0].event_type, "places.PlaceAdded");
 }
+
+#[tokio::test]
+async fn an_append_that_loses_on_its_version_records_neither_its_events_nor_its_command() {
+    let (_db, store) = store().await;
+    let stream = stream();
+    store
+        .append(&request(&stream, 0, vec![event(0)]))
+        .await
+        .unwrap();
+    let mut stale = request(&stream, 0, vec![event(1)]);
+    stale.command_id = Some(Uuid::now_v7());
+
+    let outcome = store.append(&stale).await;
+
+    assert!(
+        matches!(outcome, Err(AppendError::Conflict { actual: 1, .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(store.load(&stream, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .command_reply(stale.command_id.unwrap())
+            .await
+            .unwrap(),
+        None,
+        "the command was recorded without its events"
+    );
+}

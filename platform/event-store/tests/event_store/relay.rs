@@ -364,3 +364,42 @@ async fn wait_for_lock_holders(store: &EventStore, granted: i64, waiting: i64) {
     )
     .await;
 }
+
+#[tokio::test]
+async fn events_no_queue_is_bound_for_are_passed_over_not_retried_forever() {
+    let (_db, store) = store().await;
+    let names = message_bus::BusNames::with_prefix(testkit::rabbitmq::unique_prefix());
+    let prefix = names.prefix().unwrap_or_default().to_owned();
+    // Waypoint's exchanges and no queue: the broker returns every event as unroutable.
+    let bus = message_bus::Bus::connect(message_bus::BusConfig {
+        url: testkit::rabbitmq::amqp_url(),
+        connection_name: format!("{prefix}-relay"),
+        names: names.clone(),
+        topology: message_bus::Topology::new(names.clone()),
+    })
+    .await
+    .unwrap();
+    let config = event_store::RelayConfig::new(super::relaying::RELAY, names.events_exchange());
+    let relay = event_store::Relay::new(store.clone(), bus.publisher(), config);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(relay.run(stop.clone()));
+    let mut last = None;
+    for n in 0..3 {
+        let appended = store
+            .append(&request(&stream(), 0, vec![event(n)]))
+            .await
+            .unwrap();
+        last = Some(appended.checkpoint);
+    }
+
+    testkit::poll::until(
+        "the checkpoint past the unroutable events",
+        Duration::from_secs(30),
+        || async { (stored_checkpoint(&store).await == last).then_some(()) },
+    )
+    .await;
+    stop.cancel();
+    running.await.unwrap();
+    testkit::rabbitmq::delete_prefixed(&prefix).await;
+    bus.shutdown().await;
+}

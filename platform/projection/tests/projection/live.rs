@@ -278,3 +278,41 @@ async fn a_query_waits_until_every_token_of_a_source_it_reads_is_covered() {
         "without the model's sources every token counts"
     );
 }
+
+/// Whether `ANALYZE` has run on the model's table (autovacuum's runs are counted apart).
+async fn analyzed(pool: &PgPool) -> bool {
+    sqlx::query_scalar(
+        "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'seen'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_catch_up_that_applied_events_ends_with_analyze() {
+    let world = World::new().await;
+    for _ in 0..20 {
+        world.append(&added()).await;
+    }
+    let pool = world.model_db.pool(2).await;
+    projection::migrate(&pool).await.unwrap();
+    projection::ReadModel::migrate(&Seen, &pool).await.unwrap();
+    assert!(!analyzed(&pool).await);
+
+    // Another test's open transaction may hold the commit horizon, and so the history, back.
+    poll::until("the history caught up", DEADLINE, || async {
+        let sources = [world.source.clone()];
+        projection::catchup::catch_up(&pool, &Seen, &sources)
+            .await
+            .unwrap();
+        (world.seen(&pool).await == 20).then_some(())
+    })
+    .await;
+
+    poll::until("the model's table analyzed", DEADLINE, || async {
+        analyzed(&pool).await.then_some(())
+    })
+    .await;
+    world.cleanup().await;
+}
