@@ -205,20 +205,19 @@ pub async fn start(
                 .map_err(failed(part))?;
             let http = application.address().map_err(failed(part))?;
             let instance_id = application.instance_id().to_owned();
-            let own_stop = stop.clone();
-            let task = supervise(part, stop.clone(), crashed, async move {
-                application
-                    .run_until_stopped(stop)
-                    .await
-                    .map_err(|e| format!("{e:#}"))
-            });
-            Ok(RunningPart {
+            Ok(supervise(
                 part,
                 http,
                 instance_id,
-                stop: own_stop,
-                task,
-            })
+                stop,
+                crashed,
+                |stop| async move {
+                    application
+                        .run_until_stopped(stop)
+                        .await
+                        .map_err(|e| format!("{e:#}"))
+                },
+            ))
         }
     }
 }
@@ -243,17 +242,14 @@ fn serve_commands<S: command_handler::CommandService>(
 ) -> Result<RunningPart, StartError> {
     let http = host.http_address().map_err(failed(part))?;
     let instance_id = host.instance_id().to_owned();
-    let own_stop = stop.clone();
-    let task = supervise(part, stop.clone(), crashed, async move {
-        host.serve(service, stop).await.map_err(|e| e.to_string())
-    });
-    Ok(RunningPart {
+    Ok(supervise(
         part,
         http,
         instance_id,
-        stop: own_stop,
-        task,
-    })
+        stop,
+        crashed,
+        |stop| async move { host.serve(service, stop).await.map_err(|e| e.to_string()) },
+    ))
 }
 
 async fn serve_projection<M: ReadModel>(
@@ -271,30 +267,35 @@ async fn serve_projection<M: ReadModel>(
         .map_err(failed(part))?;
     let http = host.http_address().map_err(failed(part))?;
     let instance_id = host.instance_id().to_owned();
-    let own_stop = stop.clone();
-    let task = supervise(part, stop.clone(), crashed, async move {
-        host.serve(router, stop).await.map_err(|e| e.to_string())
-    });
-    Ok(RunningPart {
+    Ok(supervise(
         part,
         http,
         instance_id,
-        stop: own_stop,
-        task,
-    })
+        stop,
+        crashed,
+        |stop| async move { host.serve(router, stop).await.map_err(|e| e.to_string()) },
+    ))
 }
 
-/// Runs a part's serving future; an end that nobody asked for stops the whole system, since a
-/// standalone Waypoint with a part missing would answer some requests and silently not others.
-fn supervise(
+/// Spawns a part's serving future on its own stop signal. An end that nobody asked for stops
+/// the whole system, since a standalone Waypoint with a part missing would answer some requests
+/// and silently not others.
+fn supervise<F>(
     part: Part,
+    http: SocketAddr,
+    instance_id: String,
     stop: CancellationToken,
     crashed: CancellationToken,
-    serving: impl Future<Output = Result<(), String>> + Send + 'static,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    serve: impl FnOnce(CancellationToken) -> F,
+) -> RunningPart
+where
+    F: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let serving = serve(stop.clone());
+    let asked = stop.clone();
+    let task = tokio::spawn(async move {
         let outcome = serving.await;
-        if stop.is_cancelled() {
+        if asked.is_cancelled() {
             if let Err(error) = outcome {
                 tracing::warn!(part = part.name(), %error, "stopped with an error");
             }
@@ -305,5 +306,12 @@ fn supervise(
             Err(error) => tracing::error!(part = part.name(), %error, "stopped by itself"),
         }
         crashed.cancel();
-    })
+    });
+    RunningPart {
+        part,
+        http,
+        instance_id,
+        stop,
+        task,
+    }
 }
