@@ -147,11 +147,10 @@ impl Standalone {
             .into_iter()
             .partition(|running| running.part == part);
         self.parts = running;
+        let grace = self.stop_grace();
         for running in stopping {
             running.stop.cancel();
-            if let Err(error) = running.task.await {
-                tracing::warn!(part = part.name(), %error, "did not stop cleanly");
-            }
+            running.finish(grace).await;
         }
     }
 
@@ -161,6 +160,10 @@ impl Standalone {
         let running = self.starting(part)?.await?;
         self.parts.push(running);
         self.wait_until_ready(&[part]).await
+    }
+
+    fn stop_grace(&self) -> Duration {
+        Duration::from_millis(self.settings.startup.stop_grace_ms)
     }
 
     /// Polls each part's `/health/ready` until it answers 200.
@@ -243,6 +246,7 @@ impl Standalone {
     /// Stops the gateway, then the command services, then the projections, each finishing
     /// the work it has in hand.
     pub async fn stop(self) {
+        let grace = self.stop_grace();
         let Self { parts, stops, .. } = self;
         let mut parts = parts;
         for (role, stop) in stops {
@@ -252,9 +256,7 @@ impl Standalone {
                 .partition(|running| running.part.role() == role);
             parts = rest;
             for running in stopping {
-                if let Err(error) = running.task.await {
-                    tracing::warn!(part = running.part.name(), %error, "did not stop cleanly");
-                }
+                running.finish(grace).await;
             }
         }
     }

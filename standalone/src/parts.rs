@@ -2,6 +2,7 @@
 //! `main` would start it, so standalone mode exercises the code a deployment runs.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use command_handler::host::{Host, HostError, HostOptions, HostSettings};
 use message_bus::CancellationToken;
@@ -111,6 +112,26 @@ pub struct RunningPart {
     /// Stops this part alone.
     pub stop: CancellationToken,
     pub task: JoinHandle<()>,
+}
+
+impl RunningPart {
+    /// Waits for the part to finish its in-flight work after its stop was cancelled; past
+    /// `grace` it is aborted, so one part that cannot stop never holds up the others.
+    pub async fn finish(self, grace: Duration) {
+        let Self { part, mut task, .. } = self;
+        match tokio::time::timeout(grace, &mut task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(part = part.name(), %error, "did not stop cleanly"),
+            Err(_) => {
+                tracing::warn!(
+                    part = part.name(),
+                    grace_ms = grace.as_millis(),
+                    "still stopping after its grace period: aborted"
+                );
+                task.abort();
+            }
+        }
+    }
 }
 
 /// Starts `part` with the settings `sources` gives it; it serves until `stop` is cancelled. If it

@@ -86,6 +86,8 @@ pub enum InternalPorts {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Startup {
     pub ready_timeout_ms: u64,
+    /// How long a stopping part may take to finish its in-flight work before it is aborted.
+    pub stop_grace_ms: u64,
 }
 
 impl StandaloneSettings {

@@ -15,7 +15,7 @@ pub fn query_context(pool: &PgPool, max_wait: Duration) -> QueryContext {
         pool: pool.clone(),
         signal: AppliedSignal::default(),
         max_wait,
-        sources: None,
+        reads: None,
     }
 }
 

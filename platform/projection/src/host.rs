@@ -34,7 +34,8 @@ use tracing::{info, warn};
 use crate::catchup::{self, CatchUpError, catch_up};
 use crate::follower::{Follower, RouterFactory};
 use crate::generations::{self, Generation, GenerationError};
-use crate::query::{self, AppliedSignal, QueryContext};
+use crate::query::{AppliedSignal, QueryContext};
+use crate::reads::ModelReads;
 use crate::serving::{Active, Serving};
 use crate::{ReadModel, apply, checkpoints, live};
 
@@ -223,13 +224,13 @@ impl<M: ReadModel> Host<M> {
         let router: RouterFactory = {
             let signal = signal.clone();
             let max_wait = Duration::from_millis(settings.projection.max_wait_ms);
-            let model_sources = Arc::new(query::sources_of(M::EVENT_TYPES));
+            let reads = Arc::new(ModelReads::new(M::EVENT_TYPES, &sources));
             Arc::new(move |pool| {
                 router(QueryContext {
                     pool,
                     signal: signal.clone(),
                     max_wait,
-                    sources: Some(Arc::clone(&model_sources)),
+                    reads: Some(Arc::clone(&reads)),
                 })
             })
         };

@@ -15,6 +15,7 @@
 //!   roll back, drop retired ones.
 //! - [`checkpoints`]: the per-source checkpoints, what a consistency token is compared with.
 //! - [`query`]: what the query APIs share: limits, opaque cursors, ETags, read-your-writes.
+//! - [`reads`]: what a model reads, so what a consistency token can ask of it.
 //! - [`tables`]: emptying a model's tables and digesting them, the same way for every model.
 //! - [`fixtures`]: events as a source would record them, for tests and benchmarks.
 //!
@@ -38,6 +39,7 @@ pub mod generations;
 pub mod host;
 pub mod live;
 pub mod query;
+pub mod reads;
 pub mod rebuild;
 mod serving;
 pub mod tables;

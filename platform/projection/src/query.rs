@@ -6,10 +6,9 @@
 //!
 //! `consistency` carries one token or several separated by commas (the gateway presents the
 //! client's token together with the ones it remembers for the client's session). A query waits
-//! until every token of a source the model reads is covered; a token of any other source is
-//! covered by definition, since nothing the model shows can depend on it.
+//! until every token is covered, after narrowing it to what it can ask of this model (see
+//! [`crate::reads`]): a token of a source the model does not read asks nothing.
 
-use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +24,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use crate::checkpoints;
+use crate::reads::ModelReads;
 
 /// The largest page a client may ask for, and what it gets when it does not ask.
 pub const MAX_LIMIT: u32 = 100;
@@ -190,21 +190,20 @@ impl AppliedSignal {
 }
 
 /// What every query handler of a model holds: its database, the signal of applied batches,
-/// how long a query may wait for a client's tokens, and which sources the model reads.
+/// how long a query may wait for a client's tokens, and what the model reads.
 #[derive(Debug, Clone)]
 pub struct QueryContext {
     pub pool: PgPool,
     pub signal: AppliedSignal,
     /// Read-your-writes waits at most this long, then answers stale (2 s by default).
     pub max_wait: Duration,
-    /// The sources whose events the model reads ([`sources_of`] its event types); tokens of
-    /// other sources are ignored. `None` when unknown (a bare router in a test): then every
-    /// token is waited for.
-    pub sources: Option<Arc<BTreeSet<String>>>,
+    /// What the model reads: tokens are narrowed to it ([`ModelReads::narrow`]). `None` when
+    /// unknown (a bare router in a test): then every token is waited for as it is.
+    pub reads: Option<Arc<ModelReads>>,
 }
 
 impl QueryContext {
-    /// Waits for the client's tokens of the sources this model reads; see [`wait_for_all`].
+    /// Waits for what the client's tokens ask of this model; see [`wait_for_all`].
     pub async fn freshness(
         &self,
         tokens: Option<&ConsistencyTokens>,
@@ -212,28 +211,16 @@ impl QueryContext {
         let Some(tokens) = tokens else {
             return Ok(Freshness::Fresh);
         };
-        let relevant: Vec<ConsistencyToken> = tokens
-            .as_slice()
-            .iter()
-            .filter(|token| {
-                self.sources
-                    .as_ref()
-                    .is_none_or(|sources| sources.contains(&token.source))
-            })
-            .cloned()
-            .collect();
-        Ok(wait_for_all(&self.pool, &self.signal, &relevant, self.max_wait).await?)
+        let mut asked = Vec::with_capacity(tokens.as_slice().len());
+        for token in tokens.as_slice() {
+            let narrowed = match &self.reads {
+                Some(reads) => reads.narrow(token).await?,
+                None => Some(token.clone()),
+            };
+            asked.extend(narrowed);
+        }
+        Ok(wait_for_all(&self.pool, &self.signal, &asked, self.max_wait).await?)
     }
-}
-
-/// The sources a model with these event types reads: the `<service>` of each
-/// `<service>.<EventType>`.
-pub fn sources_of(event_types: &[&str]) -> BTreeSet<String> {
-    event_types
-        .iter()
-        .filter_map(|event_type| event_type.split_once('.'))
-        .map(|(source, _)| source.to_owned())
-        .collect()
 }
 
 /// How often a waiter looks again when no local signal comes.
@@ -459,18 +446,5 @@ mod tests {
         assert_eq!(problem.errors[0].field, "consistency");
         let raw = vec!["places.1.1"; MAX_TOKENS].join(",");
         assert!(raw.parse::<ConsistencyTokens>().is_ok());
-    }
-
-    #[test]
-    fn a_model_reads_the_sources_of_its_event_types() {
-        let sources = sources_of(&[
-            "places.PlaceAdded",
-            "ratings.PlaceRated",
-            "places.PlaceClosed",
-        ]);
-        assert_eq!(
-            sources.into_iter().collect::<Vec<_>>(),
-            ["places", "ratings"]
-        );
     }
 }

@@ -146,7 +146,7 @@ async fn existing<M: ReadModel>(context: &Context, database: &str) -> Result<PgP
 /// The stores of the services whose events the model reads.
 async fn sources_of<M: ReadModel>(context: &Context) -> Result<Vec<EventStore>, CliError> {
     let mut stores = Vec::new();
-    for service in projection::query::sources_of(M::EVENT_TYPES) {
+    for service in projection::reads::sources_of(M::EVENT_TYPES) {
         stores.push(context.store(&service).await?);
     }
     Ok(stores)

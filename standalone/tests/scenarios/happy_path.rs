@@ -25,9 +25,6 @@ fn review_ids(page: &Value) -> Vec<&str> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "known defect: a read model's checkpoint moves only on the event types it reads, so a \
-            token from `places.PlaceClosed` is never covered by review-feed and step 7 answers \
-            stale; runs green with steps 6 and 7 swapped"]
 async fn a_member_signs_up_reviews_renames_closes_deletes_and_signs_out() {
     // A rotated refresh token presented again revokes its family at once, with no grace.
     let scenario = Scenario::start(&[("auth.refresh_grace_s", "0")]).await;

@@ -32,12 +32,18 @@ pub struct Api {
     origin: String,
 }
 
+/// The longest one request may take.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(45);
+
 impl Api {
     pub fn new(gateway: SocketAddr) -> Self {
         Self {
             // A redirect is part of an answer under test, not something to follow.
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // Longer than any wait of the system's own (a command's reply wait is 30 s
+                // here): a request still open after it is a hang, and fails the test instead.
+                .timeout(REQUEST_DEADLINE)
                 .build()
                 .expect("an HTTP client"),
             origin: format!("http://{gateway}"),

@@ -240,7 +240,7 @@ mod tests {
                 event_types,
             } = spec.program
             {
-                let read = projection::query::sources_of(event_types);
+                let read = projection::reads::sources_of(event_types);
                 assert!(read.is_subset(&sources), "{name}: {read:?} ⊄ {sources:?}");
             }
         }

@@ -1,19 +1,20 @@
 //! Catch-up handing over to the queue, duplicates, poison, standbys and read-your-writes.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use event_store::{AppendRequest, EventMetadata, ExpectedVersion, NewEvent, Relay, RelayConfig};
 use events::Checkpoint;
 use message_bus::{CancellationToken, OutgoingMessage, Publisher};
+use projection::ReadModel;
 use projection::fixtures;
 use projection::query::{AppliedSignal, ConsistencyTokens, Freshness, QueryContext, wait_for_all};
+use projection::reads::ModelReads;
 use sqlx::PgPool;
 use testkit::database::TestDatabase;
 use testkit::poll;
 
-use crate::support::{DEADLINE, Seen, World, added};
+use crate::support::{DEADLINE, Seen, World, added, closed};
 
 #[tokio::test]
 async fn catch_up_hands_over_to_the_queue_while_events_keep_coming() {
@@ -258,7 +259,7 @@ async fn a_query_waits_until_every_token_of_a_source_it_reads_is_covered() {
         pool: pool.clone(),
         signal,
         max_wait: DEADLINE,
-        sources: Some(Arc::new(BTreeSet::from(["places".to_owned()]))),
+        reads: Some(Arc::new(ModelReads::new(&["places.PlaceAdded"], &[]))),
     };
     let foreign: ConsistencyTokens = "places.5.1,members.99.1".parse().unwrap();
     let started = std::time::Instant::now();
@@ -268,7 +269,7 @@ async fn a_query_waits_until_every_token_of_a_source_it_reads_is_covered() {
     );
     assert!(started.elapsed() < DEADLINE / 2, "answered without waiting");
     let unknown_sources = QueryContext {
-        sources: None,
+        reads: None,
         max_wait: short,
         ..context
     };
@@ -297,7 +298,7 @@ async fn a_catch_up_that_applied_events_ends_with_analyze() {
     }
     let pool = world.model_db.pool(2).await;
     projection::migrate(&pool).await.unwrap();
-    projection::ReadModel::migrate(&Seen, &pool).await.unwrap();
+    ReadModel::migrate(&Seen, &pool).await.unwrap();
     assert!(!analyzed(&pool).await);
 
     // Another test's open transaction may hold the commit horizon, and so the history, back.
@@ -314,5 +315,54 @@ async fn a_catch_up_that_applied_events_ends_with_analyze() {
         analyzed(&pool).await.then_some(())
     })
     .await;
+    world.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_token_of_an_event_the_model_does_not_read_asks_only_for_the_ones_before_it() {
+    let world = World::new().await;
+    let pool = world.model_db.pool(4).await;
+    projection::migrate(&pool).await.unwrap();
+    let reads = ModelReads::new(Seen::EVENT_TYPES, std::slice::from_ref(&world.source));
+    let token_at = |checkpoint: Checkpoint| events::ConsistencyToken::new("places", checkpoint);
+
+    // Nothing the model reads is in the store yet: a token of a closing asks nothing.
+    let before_any = token_at(world.append(&closed()).await);
+    assert_eq!(reads.narrow(&before_any).await.unwrap(), None);
+
+    let added_at = world.append(&added()).await;
+    let closed_at = token_at(world.append(&closed()).await);
+    assert_eq!(
+        reads.narrow(&closed_at).await.unwrap(),
+        Some(token_at(added_at)),
+        "the closing asks for the addition before it"
+    );
+
+    // The model has applied the addition: the closing's token is fresh at once…
+    set_checkpoint(
+        &pool,
+        "places",
+        i64::try_from(added_at.transaction_id).unwrap(),
+        added_at.position,
+    )
+    .await;
+    let context = QueryContext {
+        pool: pool.clone(),
+        signal: AppliedSignal::default(),
+        max_wait: Duration::from_millis(200),
+        reads: Some(Arc::new(reads)),
+    };
+    let tokens: ConsistencyTokens = closed_at.to_string().parse().unwrap();
+    assert_eq!(
+        context.freshness(Some(&tokens)).await.unwrap(),
+        Freshness::Fresh
+    );
+    // …and a later addition's is not, until the model applies it.
+    let later = token_at(world.append(&added()).await);
+    let tokens: ConsistencyTokens = later.to_string().parse().unwrap();
+    assert_eq!(
+        context.freshness(Some(&tokens)).await.unwrap(),
+        Freshness::Stale
+    );
     world.cleanup().await;
 }

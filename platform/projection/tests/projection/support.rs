@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use event_store::{AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent};
-use events::places::{Category, PlaceAdded, PlaceEvent};
-use events::{MemberId, PlaceId};
+use events::places::{Category, PlaceAdded, PlaceClosed, PlaceEvent};
+use events::{Checkpoint, MemberId, PlaceId};
 use message_bus::{
     Bus, BusConfig, BusNames, CancellationToken, OutgoingMessage, Publisher, Topology,
 };
@@ -65,6 +65,16 @@ pub fn added() -> PlaceEvent {
         description: String::new(),
         added_by: MemberId::from(Uuid::now_v7()),
         added_at: OffsetDateTime::now_utc(),
+    }
+    .into()
+}
+
+/// The closing of a place, alone in its stream: an event [`Seen`] does not read.
+pub fn closed() -> PlaceEvent {
+    PlaceClosed {
+        place_id: PlaceId::from(Uuid::now_v7()),
+        closed_by: MemberId::from(Uuid::now_v7()),
+        closed_at: OffsetDateTime::now_utc(),
     }
     .into()
 }
@@ -152,8 +162,9 @@ impl World {
             .unwrap();
     }
 
-    pub async fn append(&self, event: &PlaceEvent) {
-        append(&self.source, event).await;
+    /// Appends `event` and returns its commit-order position.
+    pub async fn append(&self, event: &PlaceEvent) -> Checkpoint {
+        append(&self.source, event).await
     }
 
     pub async fn seen(&self, pool: &PgPool) -> i64 {
@@ -169,8 +180,8 @@ impl World {
     }
 }
 
-/// Appends `event` as the first of its stream.
-pub async fn append(store: &EventStore, event: &PlaceEvent) {
+/// Appends `event` as the first of its stream; returns its commit-order position.
+pub async fn append(store: &EventStore, event: &PlaceEvent) -> Checkpoint {
     let request = AppendRequest {
         stream_id: events::Event::stream_id(event),
         expected_version: ExpectedVersion(0),
@@ -178,7 +189,7 @@ pub async fn append(store: &EventStore, event: &PlaceEvent) {
         metadata: EventMetadata::default(),
         command_id: None,
     };
-    store.append(&request).await.unwrap();
+    store.append(&request).await.unwrap().checkpoint
 }
 
 /// `GET /count`: how many places the served generation has seen.

@@ -22,7 +22,7 @@ fn api(pool: &PgPool) -> Router {
         pool: pool.clone(),
         signal: AppliedSignal::default(),
         max_wait: MAX_WAIT,
-        sources: None,
+        reads: None,
     })
 }
 
