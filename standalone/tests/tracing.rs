@@ -1,18 +1,25 @@
-//! One command, one trace: from the gateway's request through the command service, its append
-//! and its relay to a read model applying the event, each span the child of the one before.
+//! One command, one trace, in standalone mode: from the gateway's request through the command
+//! service, its append and its relay to a read model applying the event, each span the child of
+//! the one before.
 //!
 //! A test binary of its own: it installs the process's one global subscriber, with the spans
-//! exported to memory.
+//! exported to memory, and every part of the system runs in this process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use reqwest::StatusCode;
 use service_kit::telemetry::Telemetry;
-use system_testkit::{Projection, Service, TestApp};
+use standalone::Standalone;
+
+// Shared with the scenario suite, which uses the rest of it.
+#[allow(dead_code)]
+mod support;
+
+use crate::support::Slice;
+use crate::support::client::{Api, Command};
 
 /// How long the event may take from the request to the read model.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -41,7 +48,7 @@ fn chain_of(exporter: &InMemorySpanExporter, trace_id: TraceId) -> Option<Vec<Sp
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_command_is_one_trace_from_the_request_to_the_read_model() {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
@@ -51,21 +58,11 @@ async fn a_command_is_one_trace_from_the_request_to_the_read_model() {
         Telemetry::install(provider).expect("this test binary installs the only subscriber");
     // Log lines are not what this test reads; traces do not depend on the log filter.
     service_kit::logging::set_filter("warn").unwrap();
-    let mut app = TestApp::new().await;
-    app.start_service(Service::Members).await;
-    app.start_service(Service::Places).await;
-    app.start_gateway().await;
-    let directory = app.start_projection(Projection::PlaceDirectory).await;
-    let session = app.register().await;
+    let slice = Slice::new();
+    let system = Standalone::start(slice.sources()).await.expect("it starts");
+    let member = Api::new(system.gateway()).sign_up("ann").await;
 
-    let added = app
-        .call(
-            Method::POST,
-            "/api/v1/places",
-            Some(&session.access_token),
-            Some(json!({ "name": "Café Sperl", "category": "cafe", "address": "Gumpendorfer Straße 11, Vienna" })),
-        )
-        .await;
+    let added = member.send(&Command::add_place("Café Sperl")).await;
     assert_eq!(added.status, StatusCode::CREATED, "{:?}", added.body);
     let traceparent = added.header("traceparent").expect("a traceparent answer");
     let parts: Vec<&str> = traceparent.split('-').collect();
@@ -118,7 +115,7 @@ async fn a_command_is_one_trace_from_the_request_to_the_read_model() {
         apply.links
     );
 
-    directory.stop().await;
-    app.finish().await;
+    system.stop().await;
+    slice.clean_up().await;
     telemetry.shutdown();
 }
