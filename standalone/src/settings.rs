@@ -17,7 +17,7 @@ pub const DEFAULT_SETTINGS: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct StandaloneSettings {
-    pub postgres: Server,
+    pub postgres: Postgres,
     pub rabbitmq: Broker,
     pub redis: Redis,
     pub databases: Databases,
@@ -41,6 +41,16 @@ impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server").finish_non_exhaustive()
     }
+}
+
+/// The one PostgreSQL server every part keeps its databases on.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Postgres {
+    #[serde(flatten)]
+    pub server: Server,
+    /// Each part's pool size: nine parts share the server's connections (100 by default), where
+    /// each part's own default assumes a server of its own.
+    pub max_connections: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,7 +118,11 @@ impl StandaloneSettings {
         layered.embedded_default = part.default_settings();
         let port = self.port_of(part)?;
         let mut overrides: Vec<(String, String)> = [
-            ("postgres.url", self.postgres.url.clone()),
+            ("postgres.url", self.postgres.server.url.clone()),
+            (
+                "postgres.max_connections",
+                self.postgres.max_connections.to_string(),
+            ),
             ("rabbitmq.url", self.rabbitmq.server.url.clone()),
             ("rabbitmq.prefix", self.rabbitmq.prefix.clone()),
             ("redis.url", self.redis.server.url.clone()),
@@ -212,7 +226,7 @@ mod tests {
     #[derive(Deserialize)]
     struct Seen {
         http: HttpSettings,
-        postgres: Server,
+        postgres: service_kit::settings::PostgresSettings,
         #[serde(default)]
         commands: Option<Database>,
         #[serde(default)]
@@ -244,6 +258,24 @@ mod tests {
         assert_eq!(feed.projection.unwrap().database, "waypoint_review_feed");
         assert_eq!(feed.sources["ratings"], "waypoint_ratings");
         assert_eq!(seen_by(&settings, &sources, Part::Gateway).http.port, 8080);
+    }
+
+    #[test]
+    fn every_part_takes_the_pool_size_that_lets_nine_share_one_server() {
+        let settings = settings();
+        let sources = ConfigSources::new(DEFAULT_SETTINGS);
+        for part in Part::COMMAND_SERVICES.into_iter().chain(Part::PROJECTIONS) {
+            let seen = seen_by(&settings, &sources, part);
+            assert_eq!(seen.postgres.max_connections, 4, "{}", part.name());
+        }
+        let sources = sources.with_env_var("WAYPOINT__POSTGRES__MAX_CONNECTIONS", "6");
+        let settings = StandaloneSettings::load(&sources).unwrap();
+        assert_eq!(
+            seen_by(&settings, &sources, Part::Ratings)
+                .postgres
+                .max_connections,
+            6
+        );
     }
 
     #[test]

@@ -43,6 +43,8 @@ use crate::{ReadModel, apply, checkpoints, live};
 const LAG_INTERVAL: Duration = Duration::from_secs(2);
 /// Connections on the model's database outside any generation.
 const BASE_CONNECTIONS: u32 = 2;
+/// Connections on each source store.
+const SOURCE_CONNECTIONS: u32 = 2;
 
 /// The settings every projection reads (its `config/default.toml` sets them all).
 #[derive(Debug, Clone, Deserialize)]
@@ -139,12 +141,19 @@ impl<M: ReadModel> Host<M> {
             generations::connect(&base, &generation, settings.postgres.max_connections).await?;
         crate::migrate(&pool).await?;
         model.migrate(&pool).await?;
+        // Catch-up reads a source one page at a time, lag looks every few seconds, and a query
+        // asks only when a token is not covered yet: a few connections per source are plenty,
+        // and a model reading four sources would otherwise hold four full pools.
+        let sources_pool = PostgresSettings {
+            max_connections: SOURCE_CONNECTIONS,
+            ..settings.postgres.clone()
+        };
         let mut sources = Vec::new();
         for (service, database) in &settings.sources {
             // A source that never ran has an empty store. Its migrations are the store's own
             // and idempotent, so whichever of the service and the projection starts first
             // creates it, and catch-up never depends on start order.
-            let source = connect_creating(&settings.postgres, database).await?;
+            let source = connect_creating(&sources_pool, database).await?;
             let store = EventStore::new(source, service.clone());
             store
                 .migrate()

@@ -214,8 +214,10 @@ impl QueryContext {
         let mut asked = Vec::with_capacity(tokens.as_slice().len());
         for token in tokens.as_slice() {
             let narrowed = match &self.reads {
-                Some(reads) => reads.narrow(token).await?,
                 None => Some(token.clone()),
+                // Already covered as it is, the usual case: no need to ask its source store.
+                Some(_) if checkpoints::covers(&self.pool, token).await? => None,
+                Some(reads) => reads.narrow(token).await?,
             };
             asked.extend(narrowed);
         }

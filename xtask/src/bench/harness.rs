@@ -19,6 +19,7 @@ use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::cmd::Cmd;
+use crate::system::Build;
 
 pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -259,7 +260,17 @@ where
 /// `target/release/<binary>` with no input and its output going to `log`, ready to be given
 /// its environment and spawned.
 pub fn release_command(root: &Path, binary: &str, log: fs::File) -> Result<std::process::Command> {
-    let path = crate::target_dir(root).join("release").join(binary);
+    program_command(root, Build::Release, binary, log)
+}
+
+/// `binary` of `build`, with its output to `log`.
+pub fn program_command(
+    root: &Path,
+    build: Build,
+    binary: &str,
+    log: fs::File,
+) -> Result<std::process::Command> {
+    let path = crate::target_dir(root).join(build.dir()).join(binary);
     let mut command = std::process::Command::new(path);
     command
         .stdin(Stdio::null())

@@ -3,8 +3,10 @@
 mod commands;
 mod gateway;
 pub(crate) mod harness;
+mod load;
 mod projections;
 mod report;
+mod standalone;
 mod store;
 mod system;
 
@@ -28,6 +30,9 @@ pub enum Suite {
     Gateway,
     /// The whole system as separate processes, end to end through the gateway over HTTP.
     System,
+    /// The whole system in one process (`waypoint-standalone`): time to ready and memory, idle
+    /// and under a mixed load through the gateway.
+    Standalone,
 }
 
 pub fn run(root: &Path, suite: Suite) -> Result<()> {
@@ -58,5 +63,6 @@ pub fn run(root: &Path, suite: Suite) -> Result<()> {
         Suite::Projections => projections::run(root),
         Suite::Gateway => gateway::run(root),
         Suite::System => system::run(root),
+        Suite::Standalone => standalone::run(root),
     }
 }

@@ -85,6 +85,7 @@ impl Suite {
             Suite::Projections => "projections",
             Suite::Gateway => "gateway",
             Suite::System => "system",
+            Suite::Standalone => "standalone",
         }
     }
 }

@@ -26,20 +26,19 @@
 //! - the targets as figures (`*_floor`, `*_limit`).
 //!
 //! Reviews are one per member and place, so the run registers [`MEMBERS`] members and adds
-//! [`PLACES`] places first, and every review takes a pair of its own. The processes' database
-//! pools are sized so that all nine fit one PostgreSQL's 100 connections (see
-//! `system::programs`).
+//! [`PLACES`] places first ([`Load::seed`]), and every review takes a pair of its own. The
+//! processes' database pools are sized so that all nine fit one PostgreSQL's 100 connections
+//! (see `system::programs`).
+//!
+//! [`MEMBERS`]: super::load::MEMBERS
+//! [`PLACES`]: super::load::PLACES
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use futures::{StreamExt, TryStreamExt};
 use message_bus::{Bus, BusConfig, CancellationToken, Topology};
-use reqwest::{Client, StatusCode};
-use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
 
 use super::Suite;
@@ -47,15 +46,10 @@ use super::commands::{IN_FLIGHT, echo_rate, insert_rate, serve_echo};
 use super::harness::{
     BenchDatabase, MaxRss, Measured, create_limit_table, measure, paced, quantile,
 };
+use super::load::{Load, Written};
 use super::report::{self, Row};
-use crate::system::{Options, RunNames, System, build_release, settle, whole_system};
+use crate::system::{Build, Options, RunNames, System, build_release, settle, whole_system};
 
-const MEMBERS: usize = 100;
-const PLACES: usize = 600;
-/// Registrations at once: each hashes a password with argon2id, whose memory would otherwise
-/// inflate the members service's resident set for the rest of the run.
-const REGISTERING: usize = 2;
-const ADDING_PLACES: usize = 16;
 const LEVELS: [usize; 5] = [8, 16, 32, 64, 128];
 /// A level that does not beat the best so far by this much ends the climb.
 const PLATEAU_GAIN: f64 = 1.05;
@@ -63,14 +57,9 @@ const LEVEL_FOR: Duration = Duration::from_secs(5);
 const PACED_FOR: Duration = Duration::from_secs(10);
 const MEASURE_FOR: Duration = Duration::from_secs(5);
 const WRITE_TO_READ_CLIENTS: usize = 4;
-/// Between two reads of a review that is not visible yet.
-const READ_POLL: Duration = Duration::from_millis(1);
-const VISIBLE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long the processes sit idle after start-up before their memory is read.
 const IDLE_SETTLE: Duration = Duration::from_secs(3);
 const CATCH_UP_DEADLINE: Duration = Duration::from_secs(120);
-const SEED_DEADLINE: Duration = Duration::from_secs(60);
-const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 // The targets of issue 8.
 const WRITE_REVIEW_FLOOR_PER_S: f64 = 1_500.0;
@@ -84,7 +73,10 @@ pub fn run(root: &Path) -> Result<()> {
     let specs = whole_system()?;
     build_release(root, &specs)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let options = Options { log_filter: "warn" };
+    let options = Options {
+        build: Build::Release,
+        log_filter: "warn",
+    };
     let rows = runtime.block_on(System::run(
         root,
         RunNames::new("system"),
@@ -111,7 +103,8 @@ async fn measure_on(system: &mut System) -> Result<Vec<Row>> {
         rpc.per_s, insert.per_s
     );
 
-    let load = Arc::new(Load::seed(system).await?);
+    let api = format!("{}/api/v1", system.gateway_url()?);
+    let load = Arc::new(Load::seed(api, system.names()).await?);
     let (processes, pids): (Vec<String>, Vec<u32>) = system.pids().into_iter().unzip();
     let rss = MaxRss::start(pids);
     let climb = climb(system, &load).await;
@@ -193,11 +186,7 @@ async fn measure_on(system: &mut System) -> Result<Vec<Row>> {
         ),
         Row::new("write_review_paced_per_s", at_half.per_s),
         Row::new("rate_place_per_s", ratings.per_s),
-        Row::new(
-            "writes_accepted_202",
-            (load.accepted_reviews.load(Ordering::Relaxed)
-                + load.accepted_ratings.load(Ordering::Relaxed)) as f64,
-        ),
+        Row::new("writes_accepted_202", load.accepted_writes() as f64),
         Row::new("write_to_read_p50_ms", quantile(&visible, 0.5)),
         Row::limited(
             "write_to_read_p99_ms",
@@ -383,280 +372,4 @@ fn cpu_spent(
             ))
         })
         .collect()
-}
-
-/// The members, places and counters the load draws from.
-struct Load {
-    client: Client,
-    api: String,
-    /// `Bearer <token>` of each member.
-    members: Vec<String>,
-    places: Vec<String>,
-    /// The next (member, place) pair to review, and to rate.
-    next_review: AtomicUsize,
-    next_rating: AtomicUsize,
-    /// Milliseconds from a review's 201 to its first successful read.
-    visible_ms: Mutex<Vec<f64>>,
-    /// Writes only accepted (202).
-    accepted_reviews: AtomicUsize,
-    accepted_ratings: AtomicUsize,
-}
-
-impl Load {
-    /// Registers the members and adds the places through the gateway, then waits until the
-    /// reviews and ratings services know them all.
-    async fn seed(system: &System) -> Result<Self> {
-        let client = Client::builder()
-            .timeout(HTTP_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        let api = format!("{}/api/v1", system.gateway_url()?);
-        eprintln!("registering {MEMBERS} members and adding {PLACES} places…");
-        let id = system.names().id().to_owned();
-        let members: Vec<String> = futures::stream::iter(0..MEMBERS)
-            .map(|n| register(&client, &api, format!("{id}-{n}")))
-            .buffered(REGISTERING)
-            .try_collect()
-            .await?;
-        let places: Vec<String> = futures::stream::iter(0..PLACES)
-            .map(|n| add_place(&client, &api, &members[0], n))
-            .buffered(ADDING_PLACES)
-            .try_collect()
-            .await?;
-        for service in ["reviews", "ratings"] {
-            known(system, service, "known_members", MEMBERS).await?;
-            known(system, service, "known_places", PLACES).await?;
-        }
-        Ok(Self {
-            client,
-            api,
-            members,
-            places,
-            next_review: AtomicUsize::new(0),
-            next_rating: AtomicUsize::new(0),
-            visible_ms: Mutex::new(Vec::new()),
-            accepted_reviews: AtomicUsize::new(0),
-            accepted_ratings: AtomicUsize::new(0),
-        })
-    }
-
-    /// The `n`th (member, place) pair: consecutive pairs are different members.
-    fn pair(&self, n: usize) -> Option<(&str, &str)> {
-        let (member, place) = (n % self.members.len(), n / self.members.len());
-        Some((&self.members[member], self.places.get(place)?))
-    }
-
-    /// One review answered 201, on a pair of its own: 1, or 0 when the pairs ran out. A review
-    /// only accepted (202) is counted apart and another one written in its place, so the rate
-    /// counts applied reviews while the time spent on the 202 still counts.
-    async fn write_review(&self) -> Result<u64> {
-        loop {
-            match self.post_review().await? {
-                Written::Created(_) => return Ok(1),
-                Written::Accepted => {}
-                Written::Exhausted => return Ok(0),
-            }
-        }
-    }
-
-    async fn post_review(&self) -> Result<Written> {
-        let n = self.next_review.fetch_add(1, Ordering::Relaxed);
-        let Some((member, place)) = self.pair(n) else {
-            return Ok(Written::Exhausted);
-        };
-        let response = self
-            .client
-            .post(format!("{}/places/{place}/reviews", self.api))
-            .header("Authorization", member)
-            .json(&json!({
-                "title": "Quiet mornings, loud evenings",
-                "body": "The espresso is excellent and the staff remember your order.",
-            }))
-            .send()
-            .await?;
-        let Some(body) = answer(response, StatusCode::CREATED, "a review").await? else {
-            self.accepted_reviews.fetch_add(1, Ordering::Relaxed);
-            return Ok(Written::Accepted);
-        };
-        body["review_id"]
-            .as_str()
-            .map(|id| Written::Created(id.to_owned()))
-            .context("the answer to a review has no review_id")
-    }
-
-    /// One rating applied (204) on a pair of its own, as [`Load::write_review`] counts.
-    async fn rate_place(&self) -> Result<u64> {
-        loop {
-            let n = self.next_rating.fetch_add(1, Ordering::Relaxed);
-            let Some((member, place)) = self.pair(n) else {
-                return Ok(0);
-            };
-            let response = self
-                .client
-                .put(format!("{}/places/{place}/rating", self.api))
-                .header("Authorization", member)
-                .json(&json!({ "stars": n % 5 + 1 }))
-                .send()
-                .await?;
-            match answer(response, StatusCode::NO_CONTENT, "a rating").await? {
-                Some(_) => return Ok(1),
-                None => self.accepted_ratings.fetch_add(1, Ordering::Relaxed),
-            };
-        }
-    }
-
-    /// Writes a review, then reads it until it is there, without a consistency token and
-    /// without a session (whose own writes the gateway would wait for), and records the time
-    /// from the write's answer to the first successful read.
-    async fn write_then_read(&self) -> Result<u64> {
-        let review_id = loop {
-            match self.post_review().await? {
-                Written::Created(review_id) => break review_id,
-                Written::Accepted => {}
-                Written::Exhausted => return Ok(0),
-            }
-        };
-        let written = Instant::now();
-        let url = format!("{}/reviews/{review_id}", self.api);
-        loop {
-            let status = self.client.get(&url).send().await?.status();
-            match status {
-                StatusCode::OK => break,
-                StatusCode::NOT_FOUND if written.elapsed() < VISIBLE_DEADLINE => {
-                    tokio::time::sleep(READ_POLL).await;
-                }
-                _ => bail!("reading review {review_id} answered {status}"),
-            }
-        }
-        let visible = written.elapsed().as_secs_f64() * 1_000.0;
-        self.visible_ms
-            .lock()
-            .map_err(|_| anyhow::anyhow!("a reader panicked"))?
-            .push(visible);
-        Ok(1)
-    }
-
-    /// The write-to-read times recorded so far, sorted.
-    fn visible_ms(&self) -> Result<Vec<f64>> {
-        let mut visible = self
-            .visible_ms
-            .lock()
-            .map_err(|_| anyhow::anyhow!("a reader panicked"))?
-            .clone();
-        visible.sort_by(f64::total_cmp);
-        Ok(visible)
-    }
-
-    async fn place_detail(&self, worker: usize) -> Result<u64> {
-        let member = &self.members[worker % self.members.len()];
-        let place = &self.places[worker % self.places.len()];
-        let response = self
-            .client
-            .get(format!("{}/places/{place}", self.api))
-            .header("Authorization", member)
-            .send()
-            .await?;
-        if response.status() != StatusCode::OK {
-            bail!("a place's detail was answered {}", response.status());
-        }
-        response.bytes().await?;
-        Ok(1)
-    }
-}
-
-/// What became of one write of the load.
-enum Written {
-    /// Applied; the new review's id.
-    Created(String),
-    /// Only accepted (202): the service did not answer within the gateway's reply timeout.
-    Accepted,
-    /// No (member, place) pair left.
-    Exhausted,
-}
-
-/// The body of an `expected` answer, `None` for a 202; anything else fails the bench.
-async fn answer(
-    response: reqwest::Response,
-    expected: StatusCode,
-    what: &str,
-) -> Result<Option<Value>> {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or_default();
-    match status {
-        StatusCode::ACCEPTED => Ok(None),
-        status if status == expected => Ok(Some(body)),
-        _ => bail!("{what} was answered {status}: {body}"),
-    }
-}
-
-/// The body of the 201 to `request`, sent with an `Idempotency-Key` and sent again with it
-/// while only accepted (202), so that it runs once and seeding is applied before the load.
-async fn created(request: reqwest::RequestBuilder, what: &str) -> Result<Value> {
-    let key = uuid::Uuid::new_v4().to_string();
-    let started = Instant::now();
-    loop {
-        let attempt = request
-            .try_clone()
-            .context("a seeding request without a body to repeat")?
-            .header("Idempotency-Key", &key);
-        if let Some(body) = answer(attempt.send().await?, StatusCode::CREATED, what).await? {
-            return Ok(body);
-        }
-        if started.elapsed() > SEED_DEADLINE {
-            bail!("{what} was still only accepted (202) after {SEED_DEADLINE:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Registers a member; its `Authorization` header.
-async fn register(client: &Client, api: &str, name: String) -> Result<String> {
-    let request = client.post(format!("{api}/auth/register")).json(&json!({
-        "email": format!("bench-{name}@example.com"),
-        "password": format!("bench-password-{name}"),
-        "nickname": format!("bench {name}"),
-    }));
-    let body = created(request, "a registration").await?;
-    let token = body["access_token"]
-        .as_str()
-        .context("the registration answer has no access_token")?;
-    Ok(format!("Bearer {token}"))
-}
-
-async fn add_place(client: &Client, api: &str, member: &str, n: usize) -> Result<String> {
-    let request = client
-        .post(format!("{api}/places"))
-        .header("Authorization", member)
-        .json(&json!({
-            "name": format!("Bench Café {n}"),
-            "category": "cafe",
-            "address": format!("{n} Loopback Lane"),
-        }));
-    let body = created(request, "a place").await?;
-    body["place_id"]
-        .as_str()
-        .map(str::to_owned)
-        .context("the answer to a place has no place_id")
-}
-
-/// Waits until `service`'s local copy `table` holds `count` rows.
-async fn known(system: &System, service: &str, table: &str, count: usize) -> Result<()> {
-    let pool = settle::connect(system.names(), service).await?;
-    let started = Instant::now();
-    // The table is one of the two local-copy tables named by the caller.
-    let statement = format!("SELECT count(*) FROM {table}");
-    loop {
-        let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(statement.clone()))
-            .fetch_one(&pool)
-            .await?;
-        if rows as usize >= count {
-            break;
-        }
-        if started.elapsed() > SEED_DEADLINE {
-            bail!("{service} knew {rows} of {count} rows of {table} after {SEED_DEADLINE:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    pool.close().await;
-    Ok(())
 }

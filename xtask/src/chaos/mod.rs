@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::system::{Options, ProcessSpec, Program, RunNames, System, build_release, settle};
+use crate::system::{Build, Options, ProcessSpec, Program, RunNames, System, build, settle};
 use faults::{Fault, RELAY_SERVICE, RELAY_STANDBY};
 use load::Shared;
 pub use profile::Profile;
@@ -38,6 +38,10 @@ pub struct Args {
     /// `short` fits in CI (about three minutes); `full` runs longer with two rounds of faults.
     #[arg(long, value_enum, default_value = "short")]
     profile: Profile,
+    /// `debug` reuses what `cargo xtask test` built (CI runs it so); the figures of a debug
+    /// build are not the ones to quote.
+    #[arg(long, value_enum, default_value = "release")]
+    build: Build,
 }
 
 pub fn run(root: &Path, args: &Args) -> Result<()> {
@@ -48,11 +52,14 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         RELAY_STANDBY,
         Program::Service(RELAY_SERVICE),
     ));
-    build_release(root, &specs)?;
+    build(root, &specs, args.build)?;
     let plan = args.profile.plan();
     let started = Instant::now();
     let runtime = tokio::runtime::Runtime::new()?;
-    let options = Options { log_filter: "info" };
+    let options = Options {
+        build: args.build,
+        log_filter: "info",
+    };
     let mut summary = runtime.block_on(System::run(
         root,
         RunNames::new("chaos"),

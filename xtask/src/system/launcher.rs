@@ -12,9 +12,9 @@ use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 
-use super::programs::{ProcessSpec, Program, free_ports, local_url};
+use super::programs::{Build, ProcessSpec, Program, free_ports, local_url};
 use super::{RunNames, teardown};
-use crate::bench::harness::{cpu_s, release_command, rss_mb, stop};
+use crate::bench::harness::{cpu_s, program_command, rss_mb, stop};
 
 /// How long one process may take to become ready: generous, because a cold start on a busy
 /// 2-core machine can be slow; the poll returns as soon as it is ready.
@@ -23,9 +23,10 @@ const START_DEADLINE: Duration = Duration::from_secs(60);
 const READY_POLL: Duration = Duration::from_millis(5);
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How the run's processes log.
+/// Which build the run's processes are, and how they log.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
+    pub build: Build,
     /// `RUST_LOG` of every process.
     pub log_filter: &'static str,
 }
@@ -124,8 +125,9 @@ impl System {
         let process = &self.processes[index];
         let name = process.spec.name.clone();
         let log = self.log_of(&name);
-        let mut command = release_command(
+        let mut command = program_command(
             &self.root,
+            self.options.build,
             process.spec.program.binary(),
             crate::cmd::open_log(&log)?,
         )?;

@@ -22,4 +22,4 @@ mod teardown;
 
 pub use launcher::{Options, System};
 pub use names::RunNames;
-pub use programs::{ProcessSpec, Program, build_release, whole_system};
+pub use programs::{Build, ProcessSpec, Program, build, build_release, whole_system};

@@ -170,10 +170,39 @@ pub fn whole_system() -> Result<Vec<ProcessSpec>> {
         .collect())
 }
 
+/// Which build of the programs a run starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Build {
+    /// Optimised: what benchmarks measure.
+    #[default]
+    Release,
+    /// The development build: where the test suite has just built every dependency, so CI
+    /// pays only for linking the programs.
+    Debug,
+}
+
+impl Build {
+    /// The folder under `target/` the binaries land in.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Self::Release => "release",
+            Self::Debug => "debug",
+        }
+    }
+}
+
 /// Builds the release binaries of `specs`, the way they will be started.
 pub fn build_release(root: &Path, specs: &[ProcessSpec]) -> Result<()> {
-    eprintln!("building the programs (release)…");
-    let mut build = Cmd::cargo().args(["build", "--release", "--quiet"]);
+    build(root, specs, Build::Release)
+}
+
+/// Builds the binaries of `specs` in `profile`, the way they will be started.
+pub fn build(root: &Path, specs: &[ProcessSpec], profile: Build) -> Result<()> {
+    eprintln!("building the programs ({})…", profile.dir());
+    let mut build = Cmd::cargo().args(["build", "--quiet"]);
+    if profile == Build::Release {
+        build = build.arg("--release");
+    }
     for binary in specs
         .iter()
         .map(|spec| spec.program.binary())
