@@ -215,6 +215,8 @@ impl QueryContext {
         for token in tokens.as_slice() {
             let narrowed = match &self.reads {
                 None => Some(token.clone()),
+                // Nothing the model shows depends on a source it does not read.
+                Some(reads) if !reads.reads_from(&token.source) => None,
                 // Already covered as it is, the usual case: no need to ask its source store.
                 Some(_) if checkpoints::covers(&self.pool, token).await? => None,
                 Some(reads) => reads.narrow(token).await?,

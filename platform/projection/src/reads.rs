@@ -38,13 +38,18 @@ impl ModelReads {
         }
     }
 
+    /// Whether the model reads events of `source`.
+    pub fn reads_from(&self, source: &str) -> bool {
+        self.sources.contains(source)
+    }
+
     /// What `token` asks of this model: the same or an earlier position of its source, or
     /// nothing.
     pub async fn narrow(
         &self,
         token: &ConsistencyToken,
     ) -> Result<Option<ConsistencyToken>, sqlx::Error> {
-        if !self.sources.contains(&token.source) {
+        if !self.reads_from(&token.source) {
             return Ok(None);
         }
         let Some(store) = self.stores.get(&token.source) else {
