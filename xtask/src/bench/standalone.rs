@@ -45,11 +45,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::Suite;
-use super::harness::{BenchDatabase, MaxRss, cpu_s, measure, release_command, rss_mb, stop};
+use super::harness::{MaxRss, cpu_s, measure, release_command, rss_mb, stop};
 use super::load::Load;
 use super::report::{self, Row};
 use crate::cmd::Cmd;
-use crate::system::{Program, RunNames, whole_system};
+use crate::system::{Program, RunNames, teardown};
 
 /// The README's run command builds and starts this binary.
 const BINARY: &str = "waypoint-standalone";
@@ -89,7 +89,7 @@ pub fn run(root: &Path) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("waypoint-{}", names.run()));
     let runtime = tokio::runtime::Runtime::new()?;
     let measured = measure_run(root, &names, &dir, &runtime);
-    let removed = runtime.block_on(remove(&names, &dir));
+    let removed = runtime.block_on(remove(root, &names, &dir));
     let mut rows = measured?;
     removed?;
     rows.extend([
@@ -361,11 +361,12 @@ fn log_path(root: &Path) -> PathBuf {
 
 /// The log of this run only.
 fn new_log(path: &Path) -> Result<std::fs::File> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(error).with_context(|| format!("could not remove {}", path.display()))
+        }
+        _ => crate::cmd::open_log(path),
     }
-    std::fs::File::create(path).with_context(|| format!("could not create {}", path.display()))
 }
 
 /// Reads stdout until the banner's API line. A thread goes on reading until the process
@@ -406,19 +407,10 @@ fn read_banner(stdout: impl Read + Send + 'static, spawned: Instant) -> Result<B
     }
 }
 
-/// Removes what the run made on the shared servers (the parts' databases, its broker objects
-/// and Redis keys) and its folder.
-async fn remove(names: &RunNames, dir: &Path) -> Result<()> {
-    for spec in whole_system()? {
-        if spec.program != Program::Gateway {
-            BenchDatabase::named(names.database(&spec.name))
-                .drop()
-                .await?;
-        }
-    }
-    // Every name it declared is `<run>.<name>`.
-    testkit::rabbitmq::delete_prefixed(&format!("{}.", names.run())).await;
-    crate::services::delete_redis_keys(&format!("{}*", names.redis_prefix()))?;
+/// Removes what the run made on the shared servers (as every multi-process run's teardown
+/// does) and its photo folder.
+async fn remove(root: &Path, names: &RunNames, dir: &Path) -> Result<()> {
+    teardown::remove(root, names).await?;
     match std::fs::remove_dir_all(dir) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
             Err(error).with_context(|| format!("could not remove {}", dir.display()))

@@ -48,7 +48,7 @@ use super::harness::{
 };
 use super::load::{Load, Written};
 use super::report::{self, Row};
-use crate::system::{Build, Options, RunNames, System, build_release, settle, whole_system};
+use crate::system::{Build, Options, RunNames, System, build, settle, whole_system};
 
 const LEVELS: [usize; 5] = [8, 16, 32, 64, 128];
 /// A level that does not beat the best so far by this much ends the climb.
@@ -71,7 +71,7 @@ const STARTUP_LIMIT_MS: f64 = 500.0;
 pub fn run(root: &Path) -> Result<()> {
     crate::services::ensure(root)?;
     let specs = whole_system()?;
-    build_release(root, &specs)?;
+    build(root, &specs, Build::Release)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let options = Options {
         build: Build::Release,

@@ -18,8 +18,8 @@ pub mod launcher;
 pub mod names;
 pub mod programs;
 pub mod settle;
-mod teardown;
+pub mod teardown;
 
 pub use launcher::{Options, System};
 pub use names::RunNames;
-pub use programs::{Build, ProcessSpec, Program, build, build_release, whole_system};
+pub use programs::{Build, ProcessSpec, Program, build, whole_system};

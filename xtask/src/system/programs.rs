@@ -191,11 +191,6 @@ impl Build {
     }
 }
 
-/// Builds the release binaries of `specs`, the way they will be started.
-pub fn build_release(root: &Path, specs: &[ProcessSpec]) -> Result<()> {
-    build(root, specs, Build::Release)
-}
-
 /// Builds the binaries of `specs` in `profile`, the way they will be started.
 pub fn build(root: &Path, specs: &[ProcessSpec], profile: Build) -> Result<()> {
     eprintln!("building the programs ({})…", profile.dir());
